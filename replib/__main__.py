@@ -1,0 +1,35 @@
+"""Command line: ``python -m replib reproduce hinton2012 --profile cpu``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import experiments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m replib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("reproduce", help="run an experiment and (re)write results/<paper>/<profile>.json")
+    rep.add_argument("paper", choices=experiments.PAPERS)
+    rep.add_argument("--profile", choices=experiments.PROFILES, default="cpu")
+    rep.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
+    rep.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
+    rep.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    rep.add_argument("--rerun", action="store_true", help="ignore cached and partial results and run everything")
+    args = parser.parse_args(argv)
+
+    result = experiments.run(
+        args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads, device=args.device,
+    )
+    path = experiments.store.result_path(args.paper, args.profile)
+    print(f"wrote {path} ({result['provenance']['wall_seconds']:.0f} s of training); "
+          f"verdict: {experiments.verdict(result['claims'])}")
+    for claim in result["claims"]:
+        print(f"  [{'holds' if claim['holds'] else 'fails'}] {claim['statement']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Experiments, one module per paper, and the runner they share.
+
+An experiment module defines ``PAPER`` (its key), ``PROFILES`` (``smoke``, ``cpu``,
+``paper``), ``PAPER_VALUES``, ``resolve(profile, **overrides) -> config``,
+``arms(config)``, ``run_one(config, arm, seed, progress) -> {"metrics", "curves"}``
+and ``claims(config, runs) -> [...]``. :func:`run` turns these into a result file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from .. import results as store
+
+PAPERS = ("hinton2012",)
+PROFILES = ("smoke", "cpu", "paper")
+NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
+
+
+class ResultUnavailableError(RuntimeError):
+    """Training was needed but forbidden (``$REPLIB_NO_TRAIN``, set by ``make book``)."""
+
+
+def get(paper: str) -> ModuleType:
+    if paper not in PAPERS:
+        raise ValueError(f"paper must be one of {list(PAPERS)}, got {paper!r}")
+    return importlib.import_module(f"{__name__}.{paper}")
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {list(PROFILES)}, got {profile!r}")
+    return profile
+
+
+def seed_list(seeds: int) -> list[int]:
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds is the number of seeds (0, 1, ..., seeds-1) and must be an int >= 1, got {seeds!r}")
+    return list(range(seeds))
+
+
+def verdict(claims: list[dict]) -> str:
+    """'reproduced' if every claim holds, 'not reproduced' if none does, else 'partly reproduced'."""
+    held = sum(bool(c["holds"]) for c in claims)
+    if held == len(claims):
+        return "reproduced"
+    return "not reproduced" if held == 0 else "partly reproduced"
+
+
+def run(
+    paper: str,
+    profile: str = "cpu",
+    *,
+    seeds: int | None = None,
+    rerun: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    results_dir: Path | None = None,
+    **overrides,
+) -> dict:
+    """Return the result of ``paper`` at ``profile``: from its file when the config matches, else by running.
+
+    ``overrides`` (e.g. ``epochs=5``, ``device="cuda"``) replace entries of the profile's
+    config; ``None`` means "profile default". Finished (arm, seed) runs of the same config
+    are never repeated: they are read back from the result or partial file. With
+    ``$REPLIB_NO_TRAIN`` set, a missing or mismatched result raises instead of training.
+    """
+    module = get(paper)
+    check_profile(profile)
+    config = store.normalise(module.resolve(profile, **{k: v for k, v in overrides.items() if v is not None}))
+    seed_ids = seed_list(seeds if seeds is not None else config.pop("seeds"))
+    config.pop("seeds", None)
+    path = store.result_path(paper, profile, results_dir)
+    cached = store.read_json(path)
+    if cached and not rerun and cached["config"] == config and cached["seeds"] == seed_ids:
+        return cached
+    if os.environ.get(NO_TRAIN_ENV):
+        why = "no result file" if cached is None else "its config or seeds differ from the requested ones"
+        raise ResultUnavailableError(
+            f"{path}: {why}, and ${NO_TRAIN_ENV} forbids training here. "
+            f"Run `make reproduce PAPER={paper} PROFILE={profile}` first, or unset {NO_TRAIN_ENV}."
+        )
+
+    partial = store.partial_path(path)
+    done = {}
+    for previous in (cached, store.read_json(partial)):
+        if previous and previous["config"] == config and not rerun:
+            done.update({(r["arm"], r["seed"]): r for r in previous["runs"]})
+    if threads is not None:
+        torch.set_num_threads(threads)
+    started = store.now()
+    todo = [(arm, seed) for seed in seed_ids for arm in module.arms(config) if (arm, seed) not in done]
+
+    from tqdm.auto import tqdm
+
+    for arm, seed in tqdm(todo, desc=f"{paper}/{profile} runs", unit="run", disable=not progress):
+        tic = time.perf_counter()
+        out = module.run_one(config, arm, seed, progress=progress)
+        done[(arm, seed)] = {"arm": arm, "seed": seed, "wall_seconds": round(time.perf_counter() - tic, 1), **out}
+        store.write_json_atomic(partial, {"paper": paper, "profile": profile, "config": config, "runs": list(done.values())})
+
+    runs = [done[(arm, seed)] for seed in seed_ids for arm in module.arms(config)]
+    result = {
+        "paper": paper,
+        "profile": profile,
+        "config": config,
+        "seeds": seed_ids,
+        "provenance": store.provenance(config.get("device", "cpu"), started, sum(r["wall_seconds"] for r in runs)),
+        "runs": runs,
+        "claims": module.claims(config, runs),
+        "paper_values": module.PAPER_VALUES,
+    }
+    store.write_json_atomic(path, result)
+    partial.unlink(missing_ok=True)
+    return result

@@ -1,0 +1,57 @@
+"""Models shared by the chapters."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .methods import Dropout
+from .methods._checks import check_probability
+
+ACTIVATIONS = {"relu": nn.ReLU, "logistic": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+class MLP(nn.Module):
+    """Fully connected classifier with dropout on the input and after every hidden layer.
+
+    ``sizes`` = (inputs, hidden..., outputs), e.g. (784, 800, 800, 10) for Hinton et al.
+    (2012). Input ``(N, sizes[0])`` (or any shape that flattens to it), output logits
+    ``(N, sizes[-1])``. ``hidden_layers`` lists the layers whose units carry the max-norm
+    constraint (all but the output layer, as in the paper).
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str = "relu",
+        p_input: float = 0.0,
+        p_hidden: float = 0.0,
+        init_std: float | None = None,
+    ) -> None:
+        super().__init__()
+        if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"sizes must be at least two positive ints (inputs, ..., outputs), got {sizes!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        self.p_input = check_probability(p_input, "p_input")
+        self.p_hidden = check_probability(p_hidden, "p_hidden")
+        linears = [nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+        if init_std is not None:  # the papers' N(0, sigma^2) init; None keeps PyTorch's default
+            for layer in linears:
+                nn.init.normal_(layer.weight, 0.0, init_std)
+                nn.init.zeros_(layer.bias)
+        layers: list[nn.Module] = [nn.Flatten()]
+        if self.p_input > 0:
+            layers.append(Dropout(self.p_input))
+        for layer in linears[:-1]:
+            layers += [layer, ACTIVATIONS[activation]()]
+            if self.p_hidden > 0:
+                layers.append(Dropout(self.p_hidden))
+        layers.append(linears[-1])
+        self.net = nn.Sequential(*layers)
+        self.hidden_layers = linears[:-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
