@@ -110,9 +110,10 @@ def versions() -> dict:
     return out
 
 
-def provenance(device: str, started: _dt.datetime, wall_seconds: float) -> dict:
+def provenance(device: str, started: _dt.datetime, wall_seconds: float, code: dict | None = None) -> dict:
+    """Where a result came from. ``code`` is :func:`git_state` taken when the run started."""
     return {
-        **git_state(),
+        **(code or git_state()),
         "versions": versions(),
         "hardware": hardware(device),
         "started": started.isoformat(timespec="seconds"),

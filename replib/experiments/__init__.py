@@ -54,7 +54,7 @@ def verdict(claims: list[dict]) -> str:
 
 
 def run(
-    paper: str,
+    paper: str | ModuleType,
     profile: str = "cpu",
     *,
     seeds: int | None = None,
@@ -66,12 +66,14 @@ def run(
 ) -> dict:
     """Return the result of ``paper`` at ``profile``: from its file when the config matches, else by running.
 
+    ``paper`` is a key of :data:`PAPERS` or an experiment module.
     ``overrides`` (e.g. ``epochs=5``, ``device="cuda"``) replace entries of the profile's
     config; ``None`` means "profile default". Finished (arm, seed) runs of the same config
     are never repeated: they are read back from the result or partial file. With
     ``$REPLIB_NO_TRAIN`` set, a missing or mismatched result raises instead of training.
     """
-    module = get(paper)
+    module = paper if isinstance(paper, ModuleType) else get(paper)
+    paper = module.PAPER
     check_profile(profile)
     config = store.normalise(module.resolve(profile, **{k: v for k, v in overrides.items() if v is not None}))
     seed_ids = seed_list(seeds if seeds is not None else config.pop("seeds"))
@@ -94,7 +96,7 @@ def run(
             done.update({(r["arm"], r["seed"]): r for r in previous["runs"]})
     if threads is not None:
         torch.set_num_threads(threads)
-    started = store.now()
+    started, code = store.now(), store.git_state()  # the code that runs is the code at the start
     todo = [(arm, seed) for seed in seed_ids for arm in module.arms(config) if (arm, seed) not in done]
 
     from tqdm.auto import tqdm
@@ -102,7 +104,9 @@ def run(
     for arm, seed in tqdm(todo, desc=f"{paper}/{profile} runs", unit="run", disable=not progress):
         tic = time.perf_counter()
         out = module.run_one(config, arm, seed, progress=progress)
-        done[(arm, seed)] = {"arm": arm, "seed": seed, "wall_seconds": round(time.perf_counter() - tic, 1), **out}
+        done[(arm, seed)] = {
+            "arm": arm, "seed": seed, "commit": code["commit"], "wall_seconds": round(time.perf_counter() - tic, 1), **out
+        }
         store.write_json_atomic(partial, {"paper": paper, "profile": profile, "config": config, "runs": list(done.values())})
 
     runs = [done[(arm, seed)] for seed in seed_ids for arm in module.arms(config)]
@@ -111,7 +115,7 @@ def run(
         "profile": profile,
         "config": config,
         "seeds": seed_ids,
-        "provenance": store.provenance(config.get("device", "cpu"), started, sum(r["wall_seconds"] for r in runs)),
+        "provenance": store.provenance(config.get("device", "cpu"), started, sum(r["wall_seconds"] for r in runs), code),
         "runs": runs,
         "claims": module.claims(config, runs),
         "paper_values": module.PAPER_VALUES,

@@ -51,7 +51,7 @@ _COMMON = {
     "arms": _ARMS,
 }
 PROFILES = {
-    "smoke": {**_COMMON, "hidden": [64, 64], "epochs": 2, "train_subset": 2000, "test_subset": 1000, "seeds": 1},
+    "smoke": {**_COMMON, "hidden": [128, 128], "init_std": None, "epochs": 3, "train_subset": 5000, "test_subset": 1000, "seeds": 1},
     "cpu": {**_COMMON, "epochs": 40, "seeds": 3},
     "paper": {**_COMMON, "epochs": PAPER_EPOCHS, "seeds": 5},
 }
@@ -256,14 +256,14 @@ def figure(result: dict):
             if value["unit"] == "test errors of 10,000":
                 style = "-" if value["id"] == "best_previous_backprop" else ":"
                 ax.axhline(value["value"], color=colors[value["arm"]], linestyle=style, linewidth=1.2)
-                ax.annotate(f"paper: {value['value']}", (1.0, value["value"]), xycoords=("axes fraction", "data"),
-                            xytext=(4, 0), textcoords="offset points", va="center", fontsize=8, color=colors[value["arm"]])
+                ax.annotate(f"paper: {value['value']}", (0.01, value["value"]), xycoords=("axes fraction", "data"),
+                            xytext=(0, 2), textcoords="offset points", va="bottom", fontsize=8, color=colors[value["arm"]])
         ax.set_ylim(60, 260)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"test errors (of {n_test:,})")
-    secondary = ax.secondary_yaxis("left", functions=(lambda e: 100 * e / n_test, lambda p: p * n_test / 100))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    secondary = ax.secondary_yaxis("right", functions=(lambda e: 100 * e / n_test, lambda p: p * n_test / 100))
     secondary.set_ylabel("test error (%)")
-    secondary.spines["left"].set_position(("outward", 45))
     cfg = result["config"]
     ax.set_title(
         f"MNIST 784-{'-'.join(map(str, cfg['hidden']))}-10 {cfg['activation']}, {cfg['epochs']} epochs, "

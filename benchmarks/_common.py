@@ -1,0 +1,35 @@
+"""Shared by the benchmark scripts: interleaved timing and the result file."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+from replib import results as store
+
+
+def interleaved_median(candidates: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each candidate, measured round-robin so drift hits all alike."""
+    for fn in candidates.values():  # warm-up: allocator, thread pool, lazy init
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            tic = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - tic)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def write(name: str, body: dict) -> Path:
+    import torch
+
+    path = store.results_dir() / "benchmarks" / f"{name}.json"
+    started = store.now()
+    record = {"benchmark": name, **body, "provenance": store.provenance("cpu", started, body.get("wall_seconds", 0.0))}
+    record["provenance"]["hardware"]["torch_threads"] = torch.get_num_threads()
+    store.write_json_atomic(path, record)
+    print(f"wrote {path}")
+    return path

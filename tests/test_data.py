@@ -1,0 +1,131 @@
+"""Data loading: resolution order, checksums and the offline error, on tiny IDX files written here."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+
+import numpy as np
+import pytest
+
+from replib import data
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">I", d) for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path, monkeypatch):
+    """A 5-train / 3-test MNIST in a fake mirror, with the checksum table pointed at it."""
+    rng = np.random.default_rng(0)
+    files = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (5, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, 5),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (3, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, 3),
+    }
+    mirror = tmp_path / "mirror"
+    (mirror / "mnist").mkdir(parents=True)
+    md5 = {}
+    for name, array in files.items():
+        raw = idx_bytes(array)
+        (mirror / "mnist" / f"{name}.gz").write_bytes(gzip.compress(raw))
+        md5[name] = hashlib.md5(raw).hexdigest()
+    monkeypatch.setattr(data, "MNIST_MD5", md5)
+    monkeypatch.setenv(data.MIRROR_ENV, str(mirror))
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    return mirror, files
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Make every download fail at once, as on a machine without internet."""
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable (simulated)")
+
+    monkeypatch.setattr("torchvision.datasets.utils.download_url", refuse)
+    monkeypatch.setattr("torchvision.datasets.MNIST", refuse)
+
+
+def test_mnist_loads_from_mirror_as_tensors(tiny_mnist):
+    _, files = tiny_mnist
+    train, test = data.load_mnist("train"), data.load_mnist("test")
+    assert train.images.shape == (5, 28, 28) and test.images.shape == (3, 28, 28)
+    assert str(train.images.dtype) == "torch.uint8" and str(train.labels.dtype) == "torch.int64"
+    np.testing.assert_array_equal(train.images.numpy(), files["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(test.labels.numpy(), files["t10k-labels-idx1-ubyte"])
+
+
+def test_cache_is_used_when_mirror_lacks_the_file(tiny_mnist, tmp_path, monkeypatch, offline):
+    mirror, _ = tiny_mnist
+    cache = tmp_path / "cache"
+    (cache / "mnist").mkdir(parents=True)
+    for f in (mirror / "mnist").iterdir():
+        (cache / "mnist" / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "empty-mirror"))
+    assert len(data.load_mnist("test")) == 3
+
+
+def test_mirror_takes_precedence_over_cache(tmp_path, monkeypatch):
+    for root in ("mirror", "cache"):
+        (tmp_path / root / "co2").mkdir(parents=True)
+        (tmp_path / root / "co2" / "f.txt").write_text(root)
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "mirror"))
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    assert data.find_file("co2/f.txt").read_text() == "mirror"
+
+
+def test_offline_with_nothing_found_names_every_place_and_the_env_var(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "no-mirror"))
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "no-cache"))
+    with pytest.raises(data.DataNotFoundError) as info:
+        data.load_mnist("train")
+    message = str(info.value)
+    assert str(tmp_path / "no-mirror" / "mnist") in message
+    assert str(tmp_path / "no-cache" / "mnist") in message
+    assert "download failed" in message and "network is unreachable" in message
+    assert data.MIRROR_ENV in message
+
+
+def test_unset_mirror_is_reported(tmp_path, monkeypatch, offline):
+    monkeypatch.delenv(data.MIRROR_ENV, raising=False)
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "no-cache"))
+    with pytest.raises(data.DataNotFoundError, match=f"{data.MIRROR_ENV} is not set"):
+        data.load_co2_gal2016()
+
+
+def test_checksum_mismatch_is_a_clear_error(tiny_mnist, monkeypatch):
+    monkeypatch.setitem(data.MNIST_MD5, "t10k-labels-idx1-ubyte", "0" * 32)
+    with pytest.raises(data.DataIntegrityError, match="MD5"):
+        data.load_mnist("test")
+
+
+def test_canonical_mnist_checksums_are_those_of_the_mirror_readme():
+    assert data.MNIST_MD5["train-images-idx3-ubyte"] == "6bbc9ace898e44ae57da46a324031adb"
+    assert data.MNIST_MD5["t10k-labels-idx1-ubyte"] == "27ae3e4e09519cfbb04c329615203637"
+
+
+def test_bad_idx_magic_is_rejected():
+    with pytest.raises(data.DataIntegrityError, match="magic"):
+        data.parse_idx(b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00")
+
+
+def test_truncated_idx_is_rejected():
+    raw = idx_bytes(np.zeros((2, 3), dtype=np.uint8))[:-1]
+    with pytest.raises(data.DataIntegrityError, match="shape"):
+        data.parse_idx(raw)
+
+
+def test_bad_split_is_rejected():
+    with pytest.raises(ValueError, match="'valid'"):
+        data.load_mnist("valid")
+
+
+def test_real_mnist_has_canonical_sizes(needs_mnist):
+    train, test = data.load_mnist("train"), data.load_mnist("test")
+    assert (len(train), len(test)) == (60_000, 10_000)
+    assert int(train.labels.max()) == 9 and train.images.shape[1:] == (28, 28)

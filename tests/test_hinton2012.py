@@ -1,0 +1,71 @@
+"""The Hinton 2012 experiment: config resolution and claims computed from runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from replib import results as store
+from replib.experiments import hinton2012 as exp
+
+
+def fake_runs(curves_by_arm: dict[str, list[list[int]]]) -> list[dict]:
+    return [
+        {"arm": arm, "seed": s, "metrics": {"test_errors": c[-1]}, "curves": {"epoch": list(range(1, len(c) + 1)), "test_errors": c}}
+        for arm, per_seed in curves_by_arm.items() for s, c in enumerate(per_seed)
+    ]
+
+
+def test_schedule_is_compressed_to_the_epoch_budget():
+    config = exp.resolve("cpu", epochs=30)
+    assert config["lr_decay"] ** 30 == pytest.approx(0.998**3000)
+    assert config["momentum_ramp_epochs"] == 5  # 500/3000 of training
+    assert exp.resolve("paper")["lr_decay"] == pytest.approx(0.998)
+
+
+def test_unknown_override_is_rejected_with_allowed_keys():
+    with pytest.raises(ValueError, match="'epoch'.*allowed"):
+        exp.resolve("cpu", epoch=3)
+
+
+@pytest.mark.parametrize("bad", [0, 2.5, "10"])
+def test_bad_epochs_rejected(bad):
+    with pytest.raises(ValueError, match="epochs"):
+        exp.resolve("cpu", epochs=bad)
+
+
+def test_plateau_epoch():
+    assert exp.plateau_epoch(np.array([300, 200, 150, 149, 148, 150])) == 3
+    assert exp.plateau_epoch(np.array([300, 200, 100])) == 3
+
+
+def test_claims_hold_on_runs_that_show_the_papers_pattern():
+    runs = fake_runs({
+        "none": [[300, 170, 160, 160, 161, 160]] * 2,
+        "hidden": [[400, 250, 180, 150, 140, 130]] * 2,
+        "input+hidden": [[500, 300, 200, 150, 125, 110]] * 2,
+    })
+    claims = {c["id"]: c for c in exp.claims({"epochs": 6}, runs)}
+    assert claims["final_error_order"]["holds"] and claims["dropout_keeps_improving"]["holds"]
+    assert claims["dropout_keeps_improving"]["evidence"]["none_plateau_epoch"] == 3
+
+
+def test_claims_fail_when_dropout_does_not_help():
+    runs = fake_runs({
+        "none": [[300, 120, 110, 110]],
+        "hidden": [[300, 200, 150, 150]],
+        "input+hidden": [[300, 200, 140, 140]],
+    })
+    claims = {c["id"]: c for c in exp.claims({"epochs": 4}, runs)}
+    assert not claims["final_error_order"]["holds"]
+    assert not claims["dropout_keeps_improving"]["holds"]
+
+
+def test_committed_cpu_result_matches_the_current_cpu_config():
+    """Otherwise `make book` would refuse to show it (and a reader's rerun would differ)."""
+    result = store.read_json(store.REPO_ROOT / "results" / "hinton2012" / "cpu.json")
+    assert result is not None, "results/hinton2012/cpu.json is not committed"
+    expected = store.normalise(exp.resolve("cpu"))
+    assert result["seeds"] == list(range(expected.pop("seeds")))
+    assert result["config"] == expected
+    assert not result["provenance"]["dirty"] and len(result["provenance"]["commit"]) == 40
