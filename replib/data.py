@@ -15,6 +15,7 @@ there is no per-sample PIL or file work left for the training loop.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -201,6 +202,21 @@ def load_mnist(split: str = "train") -> Split:
     if len(images) != len(labels):
         raise DataIntegrityError(f"MNIST {split}: {len(images)} images but {len(labels)} labels")
     return Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64)), str(paths[0].parent))
+
+
+@functools.lru_cache(maxsize=4)
+def mnist_tensors(train_subset: int | None = None, test_subset: int | None = None, device: str = "cpu"):
+    """MNIST ready for an MLP: ``((x_train, y_train), (x_test, y_test))`` with x float ``(N, 784)`` in [0, 1].
+
+    Decoded once per process (cached); ``*_subset`` keeps the first n examples (None: all).
+    """
+
+    def prepare(split, n):
+        s = load_mnist(split)
+        x = s.images[:n].reshape(-1, 784).float().div_(255.0)
+        return x.to(device), s.labels[:n].to(device)
+
+    return prepare("train", train_subset), prepare("test", test_subset)
 
 
 # --------------------------------------------------------------------------- CIFAR-10

@@ -7,10 +7,10 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .methods import Dropout
+from .methods import Dropout, StandoutLinear
 from .methods._checks import check_probability
 
-ACTIVATIONS = {"relu": nn.ReLU, "logistic": nn.Sigmoid, "tanh": nn.Tanh}
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 class MLP(nn.Module):
@@ -55,3 +55,37 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class StandoutMLP(nn.Module):
+    """Fully connected classifier whose hidden layers are :class:`~replib.methods.StandoutLinear`.
+
+    ``sizes`` = (inputs, hidden..., outputs); input ``(N, sizes[0])``, logits ``(N, sizes[-1])``.
+    """
+
+    def __init__(self, sizes: Sequence[int], alpha: float, beta: float, activation: str = "relu") -> None:
+        super().__init__()
+        if len(sizes) < 3 or any(not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"sizes must be (inputs, hidden..., outputs) positive ints, got {sizes!r}")
+        self.standout = nn.ModuleList(
+            StandoutLinear(a, b, alpha, beta, activation) for a, b in zip(sizes[:-2], sizes[1:-1])
+        )
+        self.out = nn.Linear(sizes[-2], sizes[-1])
+        self.hidden_layers = [layer.linear for layer in self.standout]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for layer in self.standout:
+            h = layer(h)
+        return self.out(h)
+
+    @torch.no_grad()
+    def pre_activations_and_keep(self, x: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per hidden layer, the pre-activations s and keep probabilities π on ``x``, in eval mode."""
+        if self.training:
+            raise ValueError("call pre_activations_and_keep in eval mode (model.eval()): it follows the test-time flow")
+        out, h = [], x.flatten(1)
+        for layer in self.standout:
+            out.append((layer.linear(h), layer.keep_probability(h)))
+            h = layer(h)
+        return out

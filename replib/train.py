@@ -95,6 +95,7 @@ def fit(
     max_norm: float | None = None,
     max_norm_weights: Sequence[torch.Tensor] = (),
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
     seed: int = 0,
     progress: bool = True,
     desc: str = "",
@@ -108,6 +109,8 @@ def fit(
         max_norm, max_norm_weights: after every step, clip each row of these weight
             matrices to L2 norm ``max_norm`` (None: no constraint).
         augment: optional function applied to each whole input batch (no per-example Python).
+        optimizer: replaces the default ``torch.optim.SGD`` (e.g. batchwise dropout's
+            ``SubmatrixSGD``); its ``lr``, ``momentum`` and ``dampening`` follow the schedule.
         seed: fixes the order of examples (model init is seeded by the caller).
 
     Returns:
@@ -122,7 +125,9 @@ def fit(
     x, y = train
     n = len(y)
     order = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    if optimizer is None:
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
+                                    weight_decay=weight_decay)
     curves: dict[str, list] = {k: [] for k in ("epoch", "lr", "momentum", "train_loss", "test_errors", "test_error", "test_loss", "seconds")}
 
     from tqdm.auto import tqdm

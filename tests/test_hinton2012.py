@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from replib import results as store
 from replib.experiments import hinton2012 as exp
 
 
@@ -61,11 +60,7 @@ def test_claims_fail_when_dropout_does_not_help():
     assert not claims["dropout_keeps_improving"]["holds"]
 
 
-def test_committed_cpu_result_matches_the_current_cpu_config():
-    """Otherwise `make book` would refuse to show it (and a reader's rerun would differ)."""
-    result = store.read_json(store.REPO_ROOT / "results" / "hinton2012" / "cpu.json")
-    assert result is not None, "results/hinton2012/cpu.json is not committed"
-    expected = store.normalise(exp.resolve("cpu"))
-    assert result["seeds"] == list(range(expected.pop("seeds")))
-    assert result["config"] == expected
-    assert not result["provenance"]["dirty"] and len(result["provenance"]["commit"]) == 40
+@pytest.mark.parametrize("bad", ["[1200, 1200]", [], [800, 0], 800])
+def test_bad_hidden_sizes_rejected_with_a_hint(bad):
+    with pytest.raises(ValueError, match="hidden must be"):
+        exp.resolve("cpu", hidden=bad)

@@ -3,7 +3,9 @@
 An experiment module defines ``PAPER`` (its key), ``PROFILES`` (``smoke``, ``cpu``,
 ``paper``), ``PAPER_VALUES``, ``resolve(profile, **overrides) -> config``,
 ``arms(config)``, ``run_one(config, arm, seed, progress) -> {"metrics", "curves"}``
-and ``claims(config, runs) -> [...]``. :func:`run` turns these into a result file.
+and ``claims(config, runs) -> [...]``; optionally ``units(config, seeds)``, the
+(arm, seed) pairs to run when not every arm needs every seed (default: all pairs).
+:func:`run` turns these into a result file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 
 from .. import results as store
 
-PAPERS = ("hinton2012",)
+PAPERS = ("hinton2012", "ba2013", "graham2015")
 PROFILES = ("smoke", "cpu", "paper")
 NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
 
@@ -51,6 +53,13 @@ def verdict(claims: list[dict]) -> str:
     if held == len(claims):
         return "reproduced"
     return "not reproduced" if held == 0 else "partly reproduced"
+
+
+def units_of(module: ModuleType, config: dict, seeds: list[int]) -> list[tuple[str, int]]:
+    """The (arm, seed) pairs an experiment runs, in order."""
+    if hasattr(module, "units"):
+        return [tuple(u) for u in module.units(config, seeds)]
+    return [(arm, seed) for seed in seeds for arm in module.arms(config)]
 
 
 def run(
@@ -97,7 +106,8 @@ def run(
     if threads is not None:
         torch.set_num_threads(threads)
     started, code = store.now(), store.git_state()  # the code that runs is the code at the start
-    todo = [(arm, seed) for seed in seed_ids for arm in module.arms(config) if (arm, seed) not in done]
+    units = units_of(module, config, seed_ids)
+    todo = [unit for unit in units if unit not in done]
 
     from tqdm.auto import tqdm
 
@@ -109,7 +119,7 @@ def run(
         }
         store.write_json_atomic(partial, {"paper": paper, "profile": profile, "config": config, "runs": list(done.values())})
 
-    runs = [done[(arm, seed)] for seed in seed_ids for arm in module.arms(config)]
+    runs = [done[unit] for unit in units]
     result = {
         "paper": paper,
         "profile": profile,

@@ -12,7 +12,6 @@ the total decay 0.998**3000 and the ramp's share of training (1/6) are preserved
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -98,6 +97,12 @@ def resolve(profile: str, **overrides) -> dict:
     epochs = config["epochs"]
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    hidden = config["hidden"]
+    if not isinstance(hidden, list) or not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
+        raise ValueError(
+            f"hidden must be a non-empty list of positive ints, e.g. [1200, 1200], got {hidden!r} "
+            "(from papermill pass lists as YAML: -y 'hidden: [1200, 1200]')"
+        )
     if config["lr_decay"] is None:
         config["lr_decay"] = PAPER_LR_DECAY ** (PAPER_EPOCHS / epochs)
     if config["momentum_ramp_epochs"] is None:
@@ -111,21 +116,9 @@ def arms(config: dict) -> list[str]:
     return list(config["arms"])
 
 
-@functools.lru_cache(maxsize=4)
-def _mnist(train_subset: int | None, test_subset: int | None, device: str):
-    """MNIST as flat float pixels in [0, 1] on ``device``, decoded once per process."""
-
-    def prepare(split, n):
-        s = data.load_mnist(split)
-        x = s.images[:n].reshape(-1, 784).float().div_(255.0)
-        return x.to(device), s.labels[:n].to(device)
-
-    return prepare("train", train_subset), prepare("test", test_subset)
-
-
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     """Train one net of ``arm`` with ``seed``; return final metrics and per-epoch curves."""
-    train, test = _mnist(config["train_subset"], config["test_subset"], config["device"])
+    train, test = data.mnist_tensors(config["train_subset"], config["test_subset"], config["device"])
     spec = config["arms"][arm]
     seed_everything(seed)
     model = MLP(

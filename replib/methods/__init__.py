@@ -5,6 +5,12 @@ Each method is a pure function with an explicit ``training`` argument plus a thi
 are drawn (per element / channel / example / minibatch) and what happens at test time.
 """
 
+from .batchwise import BatchwiseDropoutMLP, SubmatrixSGD
+from .dropconnect import DropConnectLinear, dropconnect_linear
 from .dropout import Dropout, dropout
+from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
-__all__ = ["Dropout", "dropout"]
+__all__ = [
+    "BatchwiseDropoutMLP", "DropConnectLinear", "Dropout", "StandoutLinear", "SubmatrixSGD",
+    "dropconnect_linear", "dropout", "standout_keep_probability", "standout_linear",
+]

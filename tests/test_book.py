@@ -1,0 +1,30 @@
+"""The book builds from the committed results with every Sphinx warning an error."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from replib.results import REPO_ROOT
+
+
+@pytest.mark.slow
+def test_book_builds_with_warnings_as_errors(tmp_path):
+    env = {**os.environ, "REPLIB_NO_TRAIN": "1", "REPLIB_FIGURES_DIR": str(tmp_path / "figures")}
+    env.pop("REPLIB_RESULTS_DIR", None)  # the committed results, not the test's scratch folder
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    proc = subprocess.run(
+        [str(jupyter_book), "build", str(REPO_ROOT), "--path-output", str(tmp_path),
+         "--warningiserror", "--nitpick", "--keep-going"],
+        env=env, capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    html = tmp_path / "_build" / "html"
+    chapter = (html / "notebooks" / "hinton2012.html").read_text()
+    assert "Deviations from the paper" in chapter and "reproduced" in chapter
+    assert "injected-parameters" not in chapter
+    assert (html / "book" / "benchmarks.html").is_file()

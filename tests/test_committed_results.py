@@ -1,0 +1,32 @@
+"""Every chapter's committed `cpu` result exists, matches the current config and says how it was made."""
+
+from __future__ import annotations
+
+import pytest
+
+from replib import experiments
+from replib import results as store
+
+
+@pytest.mark.parametrize("paper", experiments.PAPERS)
+def test_committed_cpu_result_matches_the_current_cpu_config(paper):
+    """Otherwise `make book` refuses to show it, and a reader's rerun would differ from it."""
+    module = experiments.get(paper)
+    result = store.read_json(store.REPO_ROOT / "results" / paper / "cpu.json")
+    assert result is not None, f"results/{paper}/cpu.json is not committed"
+    expected = store.normalise(module.resolve("cpu"))
+    assert result["seeds"] == list(range(expected.pop("seeds")))
+    assert result["config"] == expected
+    assert [tuple(u) for u in ((r["arm"], r["seed"]) for r in result["runs"])] == experiments.units_of(
+        module, expected, result["seeds"])
+
+
+@pytest.mark.parametrize("paper", experiments.PAPERS)
+def test_committed_cpu_result_records_its_provenance(paper):
+    result = store.read_json(store.REPO_ROOT / "results" / paper / "cpu.json")
+    assert result is not None, f"results/{paper}/cpu.json is not committed"
+    prov = result["provenance"]
+    assert len(prov["commit"]) == 40 and prov["dirty"] is False
+    assert prov["wall_seconds"] > 0 and prov["versions"]["torch"] and prov["hardware"]["cpu"]
+    assert all(r["commit"] == prov["commit"] for r in result["runs"])
+    assert result["paper_values"] and all("where" in v and "confirmed" in v for v in result["paper_values"])
