@@ -19,7 +19,8 @@ def run_shown(result: dict) -> str:
     minutes = prov["wall_seconds"] / 60
     dirty = " with uncommitted changes" if prov.get("dirty") else ""
     return (
-        f"`{result['profile']}` profile, {len(result['seeds'])} seeds ({', '.join(map(str, result['seeds']))}), "
+        f"`{result['profile']}` profile, {len(result['seeds'])} seed{'s' if len(result['seeds']) > 1 else ''} "
+        f"({', '.join(map(str, result['seeds']))}), "
         f"{minutes:.1f} min of training on {device}, torch {prov['versions']['torch']}, "
         f"commit `{prov['commit'][:10]}`{dirty}, started {prov['started']}"
     )

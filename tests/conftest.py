@@ -18,16 +18,26 @@ def isolated_outputs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def mnist_available() -> bool:
-    mirror = data.mirror_dir()
-    places = [p for p in (mirror, data.cache_dir()) if p is not None]
-    return any((p / "mnist" / "t10k-labels-idx1-ubyte.gz").is_file() for p in places)
+def available(relpath: str) -> bool:
+    places = [p for p in (data.mirror_dir(), data.cache_dir()) if p is not None]
+    return any((p / relpath).is_file() for p in places)
+
+
+def require(relpath: str) -> None:
+    """Skip where ``relpath`` is not to be had offline; in CI (CI=true, mirror set by .ci/run) fail instead."""
+    if not available(relpath):
+        if os.environ.get("CI"):
+            pytest.fail(f"{relpath} not found in ${data.MIRROR_ENV} or ${data.CACHE_ENV} in CI")
+        pytest.skip(f"{relpath} not available offline: set ${data.MIRROR_ENV}")
 
 
 @pytest.fixture
 def needs_mnist():
-    """Skip where MNIST is not to be had offline; in CI (CI=true, mirror set by .ci/run) fail instead."""
-    if not mnist_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"MNIST not found in ${data.MIRROR_ENV} or ${data.CACHE_ENV} in CI")
-        pytest.skip(f"MNIST not available offline: set ${data.MIRROR_ENV}")
+    require("mnist/t10k-labels-idx1-ubyte.gz")
+
+
+@pytest.fixture
+def needs_mirror():
+    """The whole offline mirror (PTB, CO2, CIFAR-10 too)."""
+    for relpath in ("ptb/ptb.test.txt.gz", "co2/co2_gal2016.npz", "cifar10/cifar10_test_jpeg.npz"):
+        require(relpath)

@@ -129,3 +129,23 @@ def test_real_mnist_has_canonical_sizes(needs_mnist):
     train, test = data.load_mnist("train"), data.load_mnist("test")
     assert (len(train), len(test)) == (60_000, 10_000)
     assert int(train.labels.max()) == 9 and train.images.shape[1:] == (28, 28)
+
+
+def test_ptb_from_mirror_has_the_published_sizes(needs_mirror):
+    corpus = data.load_ptb()
+    assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (929_589, 73_760, 82_430)
+    assert len(corpus.vocab) == 10_000 and "<unk>" in corpus.vocab and "<eos>" in corpus.vocab
+
+
+def test_co2_from_mirror_has_the_published_sizes(needs_mirror):
+    co2 = data.load_co2_gal2016()
+    assert co2["x_train"].shape == (272,) and co2["x_test"].shape == (1000,)
+    raw = data.load_co2_raw()
+    assert len(raw) == 741 and {"Date", "CO2"} <= set(raw.columns)
+
+
+def test_cifar10_from_mirror_is_labelled_as_the_jpeg_copy(needs_mirror):
+    test = data.load_cifar10("test")
+    assert test.images.shape == (10_000, 3, 32, 32) and str(test.images.dtype) == "torch.uint8"
+    assert test.source.startswith(data.CIFAR10_JPEG_NOTE)
+    assert test.labels.bincount().tolist() == [1000] * 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from replib.experiments import hinton2012 as exp
 
@@ -64,3 +65,11 @@ def test_claims_fail_when_dropout_does_not_help():
 def test_bad_hidden_sizes_rejected_with_a_hint(bad):
     with pytest.raises(ValueError, match="hidden must be"):
         exp.resolve("cpu", hidden=bad)
+
+
+@pytest.mark.parametrize("device,match", [("gpu", "'cpu' or 'cuda'"), ("cuda", "CUDA is not available")])
+def test_bad_or_unavailable_device_rejected(device, match):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(ValueError, match=match):
+        exp.resolve("cpu", device=device)

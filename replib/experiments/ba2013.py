@@ -14,6 +14,7 @@ import torch
 from .. import data
 from ..models import MLP, StandoutMLP
 from ..train import fit, seed_everything
+from ._config import apply_overrides
 
 PAPER = "ba2013"
 TITLE = "Ba & Frey 2013: standout"
@@ -54,18 +55,10 @@ def arm_name(alpha: float, beta: float) -> str:
 
 
 def resolve(profile: str, **overrides) -> dict:
-    config = {**PROFILES[profile]}
-    unknown = sorted(set(overrides) - set(config))
-    if unknown:
-        raise ValueError(f"unknown {PAPER} config keys {unknown}; allowed: {sorted(config)}")
-    config.update(overrides)
-    if not isinstance(config["epochs"], int) or config["epochs"] < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {config['epochs']!r}")
+    config = apply_overrides(PAPER, PROFILES, profile, overrides)
     grid = config["standout"]
     if not isinstance(grid, list) or not all(isinstance(g, list) and len(g) == 2 for g in grid):
         raise ValueError(f"standout must be a list of [alpha, beta] pairs, got {grid!r}")
-    if config["device"].startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {config['device']!r} requested but CUDA is not available here; use 'cpu'")
     return config
 
 

@@ -25,6 +25,7 @@ from ..methods import BatchwiseDropoutMLP, SubmatrixSGD
 from ..methods.batchwise import kept_count
 from ..models import MLP
 from ..train import fit, seed_everything
+from ._config import apply_overrides
 
 PAPER = "graham2015"
 TITLE = "Graham et al. 2015: batchwise dropout"
@@ -83,17 +84,12 @@ SPEEDUP_SHARE = 0.8  # measured speed-up must reach 80% of the FLOP prediction a
 
 
 def resolve(profile: str, **overrides) -> dict:
-    config = {**PROFILES[profile]}
-    unknown = sorted(set(overrides) - set(config))
-    if unknown:
-        raise ValueError(f"unknown {PAPER} config keys {unknown}; allowed: {sorted(config)}")
-    config.update(overrides)
-    if not isinstance(config["epochs"], int) or config["epochs"] < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {config['epochs']!r}")
+    config = apply_overrides(PAPER, PROFILES, profile, overrides)
+    sizes = config["timing_sizes"]
+    if not isinstance(sizes, list) or not sizes or not all(isinstance(n, int) and n > 1 for n in sizes):
+        raise ValueError(f"timing_sizes must be a non-empty list of ints > 1, e.g. [500, 1000], got {sizes!r}")
     if config["lr_decay"] is None:
         config["lr_decay"] = math.exp(-PAPER_DECAY_RATE * PAPER_EPOCHS / config["epochs"])
-    if config["device"].startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {config['device']!r} requested but CUDA is not available here; use 'cpu'")
     return config
 
 

@@ -21,6 +21,7 @@ import torch
 from .. import data
 from ..models import MLP
 from ..train import fit, seed_everything
+from ._config import apply_overrides
 
 PAPER = "hinton2012"
 TITLE = "Hinton et al. 2012: dropout on MNIST"
@@ -89,14 +90,8 @@ PLATEAU_ERRORS = 5
 
 def resolve(profile: str, **overrides) -> dict:
     """The profile's config with ``overrides`` applied and the compressed schedule filled in."""
-    config = {**PROFILES[profile]}
-    unknown = sorted(set(overrides) - set(config))
-    if unknown:
-        raise ValueError(f"unknown {PAPER} config keys {unknown}; allowed: {sorted(config)}")
-    config.update(overrides)
+    config = apply_overrides(PAPER, PROFILES, profile, overrides)
     epochs = config["epochs"]
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     hidden = config["hidden"]
     if not isinstance(hidden, list) or not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
         raise ValueError(
@@ -107,8 +102,6 @@ def resolve(profile: str, **overrides) -> dict:
         config["lr_decay"] = PAPER_LR_DECAY ** (PAPER_EPOCHS / epochs)
     if config["momentum_ramp_epochs"] is None:
         config["momentum_ramp_epochs"] = round(epochs * PAPER_RAMP_EPOCHS / PAPER_EPOCHS)
-    if config["device"].startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {config['device']!r} requested but CUDA is not available here; use 'cpu'")
     return config
 
 
@@ -209,7 +202,7 @@ ARM_LABELS = {"none": "no dropout", "hidden": "50% hidden dropout + max-norm", "
 def table(result: dict) -> pd.DataFrame:
     """Paper vs ours: final test errors (count and %) per arm; ours is mean ± sd over seeds."""
     final = final_errors(result["runs"])
-    n_test = len(_test_labels(result["config"]))
+    n_test = test_size(result["config"])
     paper = {v["arm"]: v for v in result["paper_values"] if v["unit"] == "test errors of 10,000"}
     rows = []
     for arm, row in final.iterrows():
@@ -225,8 +218,8 @@ def table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("arm")
 
 
-def _test_labels(config: dict) -> range:
-    return range(config["test_subset"] or 10_000)
+def test_size(config: dict) -> int:
+    return config["test_subset"] or 10_000
 
 
 def figure(result: dict):
@@ -236,7 +229,7 @@ def figure(result: dict):
     plotting.use_house_style()
     import matplotlib.pyplot as plt
 
-    n_test = len(_test_labels(result["config"]))
+    n_test = test_size(result["config"])
     curves = mean_curves(result["runs"])
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     colors = dict(zip(ARM_LABELS, plotting.palette(len(ARM_LABELS))))
