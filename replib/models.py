@@ -7,8 +7,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .methods import Dropout, StandoutLinear
-from .methods._checks import check_probability
+from .methods import DropConnectLinear, Dropout, StandoutLinear
+from .methods._checks import check_choice, check_probability
+from .methods.dropconnect import INFERENCE
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
@@ -89,3 +90,38 @@ class StandoutMLP(nn.Module):
             out.append((layer.linear(h), layer.keep_probability(h)))
             h = layer(h)
         return out
+
+
+class DropConnectMLP(nn.Module):
+    """Fully connected classifier whose hidden layers are :class:`~replib.methods.DropConnectLinear`.
+
+    Wan et al. (2013): DropConnect on every hidden layer, a plain softmax layer on top.
+    ``sizes`` = (inputs, hidden..., outputs); input ``(N, sizes[0])``, logits ``(N, sizes[-1])``.
+    :meth:`set_inference` switches every DropConnect layer between ``mean`` and ``gaussian``.
+    """
+
+    def __init__(self, sizes: Sequence[int], p: float = 0.5, activation: str = "relu", *,
+                 masks: str = "per_example", inference: str = "mean", samples: int = 1000) -> None:
+        super().__init__()
+        if len(sizes) < 3 or any(not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"sizes must be (inputs, hidden..., outputs) positive ints, got {sizes!r}")
+        self.dropconnect = nn.ModuleList(
+            DropConnectLinear(a, b, p, activation=activation, masks=masks, inference=inference, samples=samples)
+            for a, b in zip(sizes[:-2], sizes[1:-1])
+        )
+        self.out = nn.Linear(sizes[-2], sizes[-1])
+        self.hidden_layers = [layer.linear for layer in self.dropconnect]
+
+    def set_inference(self, inference: str, samples: int | None = None) -> "DropConnectMLP":
+        check_choice(inference, INFERENCE, "inference")
+        for layer in self.dropconnect:
+            layer.inference = inference
+            if samples is not None:
+                layer.samples = samples
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for layer in self.dropconnect:
+            h = layer(h)
+        return self.out(h)

@@ -30,3 +30,14 @@ def test_committed_cpu_result_records_its_provenance(paper):
     assert prov["wall_seconds"] > 0 and prov["versions"]["torch"] and prov["hardware"]["cpu"]
     assert all(r["commit"] == prov["commit"] for r in result["runs"])
     assert result["paper_values"] and all("where" in v and "confirmed" in v for v in result["paper_values"])
+
+
+@pytest.mark.parametrize("paper", experiments.PAPERS)
+def test_committed_claims_are_those_the_current_analysis_computes(paper):
+    """Stale claims are refreshed with `python -m replib reanalyse <paper>`, never edited by hand."""
+    module = experiments.get(paper)
+    result = store.read_json(store.REPO_ROOT / "results" / paper / "cpu.json")
+    assert result is not None, f"results/{paper}/cpu.json is not committed"
+    assert result["claims"] == store.normalise(module.claims(result["config"], result["runs"])), (
+        f"run `python -m replib reanalyse {paper}`")
+    assert result["paper_values"] == store.normalise(module.PAPER_VALUES)

@@ -46,7 +46,7 @@ def test_claims_hold_on_runs_that_show_the_papers_pattern():
         "input+hidden": [[500, 300, 200, 150, 125, 110]] * 2,
     })
     claims = {c["id"]: c for c in exp.claims({"epochs": 6}, runs)}
-    assert claims["final_error_order"]["holds"] and claims["dropout_keeps_improving"]["holds"]
+    assert all(c["holds"] for c in claims.values())
     assert claims["dropout_keeps_improving"]["evidence"]["none_plateau_epoch"] == 3
 
 
@@ -57,8 +57,18 @@ def test_claims_fail_when_dropout_does_not_help():
         "input+hidden": [[300, 200, 140, 140]],
     })
     claims = {c["id"]: c for c in exp.claims({"epochs": 4}, runs)}
-    assert not claims["final_error_order"]["holds"]
-    assert not claims["dropout_keeps_improving"]["holds"]
+    assert not any(c["holds"] for c in claims.values())
+
+
+def test_paper_levels_need_both_dropout_arms_near_130_and_110():
+    runs = fake_runs({
+        "none": [[300, 170, 160, 160]],
+        "hidden": [[300, 200, 150, 140]],  # within 10% of 130
+        "input+hidden": [[300, 200, 150, 125]],  # more than 10% above 110
+    })
+    claims = {c["id"]: c for c in exp.claims({"epochs": 4}, runs)}
+    assert not claims["paper_levels"]["holds"]
+    assert claims["paper_levels"]["evidence"]["ours"] == {"hidden": 140.0, "input+hidden": 125.0}
 
 
 @pytest.mark.parametrize("bad", ["[1200, 1200]", [], [800, 0], 800])

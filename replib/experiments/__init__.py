@@ -20,7 +20,7 @@ import torch
 
 from .. import results as store
 
-PAPERS = ("hinton2012", "ba2013", "graham2015")
+PAPERS = ("hinton2012", "wan2013", "ba2013", "graham2015")
 PROFILES = ("smoke", "cpu", "paper")
 NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
 
@@ -132,4 +132,24 @@ def run(
     }
     store.write_json_atomic(path, result)
     partial.unlink(missing_ok=True)
+    return result
+
+
+def reanalyse(paper: str, profile: str = "cpu", *, results_dir: Path | None = None) -> dict:
+    """Recompute the claims (and refresh the paper values) of a stored result from its runs.
+
+    Claims are analysis: a function of the runs and the config. When the analysis code
+    changes, this brings a result file up to date without retraining; the runs, seeds,
+    config and training provenance stay exactly as they were, and
+    ``provenance["analysis"]`` records the commit whose code computed the claims.
+    """
+    module = get(paper)
+    path = store.result_path(paper, check_profile(profile), results_dir)
+    result = store.read_json(path)
+    if result is None:
+        raise FileNotFoundError(f"{path} does not exist: run `make reproduce PAPER={paper} PROFILE={profile}` first")
+    result["claims"] = store.normalise(module.claims(result["config"], result["runs"]))
+    result["paper_values"] = store.normalise(module.PAPER_VALUES)
+    result["provenance"]["analysis"] = {**store.git_state(), "at": store.now().isoformat(timespec="seconds")}
+    store.write_json_atomic(path, result)
     return result
