@@ -32,7 +32,7 @@ reproduce: $(INSTALLED)
 	$(BIN)/python -m replib reproduce $(PAPER) --profile $(PROFILE)
 
 bench: $(INSTALLED)
-	cd benchmarks && ../$(BIN)/python bench_dropout.py && ../$(BIN)/python bench_train_loop.py
+	cd benchmarks && ../$(BIN)/python bench_dropout.py && ../$(BIN)/python bench_train_loop.py && ../$(BIN)/python bench_dropconnect.py
 
 clean:
 	rm -rf _build

@@ -101,12 +101,14 @@ class DropConnectMLP(nn.Module):
     """
 
     def __init__(self, sizes: Sequence[int], p: float = 0.5, activation: str = "relu", *,
-                 masks: str = "per_example", inference: str = "mean", samples: int = 1000) -> None:
+                 masks: str = "per_example", inference: str = "mean", samples: int = 1000,
+                 backend: str = "auto") -> None:
         super().__init__()
         if len(sizes) < 3 or any(not isinstance(s, int) or s < 1 for s in sizes):
             raise ValueError(f"sizes must be (inputs, hidden..., outputs) positive ints, got {sizes!r}")
         self.dropconnect = nn.ModuleList(
-            DropConnectLinear(a, b, p, activation=activation, masks=masks, inference=inference, samples=samples)
+            DropConnectLinear(a, b, p, activation=activation, masks=masks, inference=inference, samples=samples,
+                              backend=backend)
             for a, b in zip(sizes[:-2], sizes[1:-1])
         )
         self.out = nn.Linear(sizes[-2], sizes[-1])

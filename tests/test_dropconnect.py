@@ -1,4 +1,5 @@
-"""DropConnect (Wan et al. 2013): per-example vs per-minibatch masks, rates, inference rules."""
+"""DropConnect (Wan et al. 2013): per-example vs per-minibatch masks, rates, inference rules, and the
+numba backend's hash-drawn masks (exactness against a dense computation, rates, seeding)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from replib.methods import DropConnectLinear, dropconnect_linear
+from replib.methods.dropconnect import SEED_BOUND, per_example_masks
 
 Z = 5.0
 
@@ -27,9 +29,10 @@ def test_weight_drop_rate_binomial(masks, p):
         assert abs(dropped - draws * p) < Z * math.sqrt(draws * p * (1 - p)), (seed, dropped, draws)
 
 
-def test_identical_inputs_get_different_outputs_only_with_per_example_masks():
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_identical_inputs_get_different_outputs_only_with_per_example_masks(backend):
     torch.manual_seed(0)
-    layer = DropConnectLinear(20, 30, p=0.5, masks="per_example").train()
+    layer = DropConnectLinear(20, 30, p=0.5, masks="per_example", backend=backend).train()
     x = torch.randn(1, 20).expand(8, 20)
     y = layer(x)
     assert not torch.equal(y[0], y[1])
@@ -41,12 +44,12 @@ def test_identical_inputs_get_different_outputs_only_with_per_example_masks():
 def test_chunked_generation_matches_unchunked_statistics_and_shapes():
     torch.manual_seed(0)
     weight, x = torch.randn(50, 40), torch.randn(33, 40)
-    y = dropconnect_linear(x, weight, torch.zeros(50), 0.5, True, max_mask_elements=50 * 40 * 4)
+    y = dropconnect_linear(x, weight, torch.zeros(50), 0.5, True, max_mask_elements=50 * 40 * 4, backend="torch")
     assert y.shape == (33, 50)
     # Expected pre-activation is (1 - p) W x: the mean over many draws approaches it.
     torch.manual_seed(1)
     draws = torch.stack([dropconnect_linear(x[:2], weight, None, 0.5, True, activation="identity",
-                                            max_mask_elements=2000) for _ in range(4000)])
+                                            max_mask_elements=2000, backend="torch") for _ in range(4000)])
     sd = (0.25 * (weight**2) @ (x[:2] ** 2).T).sqrt().T / math.sqrt(4000)
     assert ((draws.mean(0) - 0.5 * x[:2] @ weight.T).abs() < Z * sd).all()
 
@@ -101,6 +104,7 @@ def test_identity_at_p_zero_in_training():
 @pytest.mark.parametrize("kwargs,match", [
     ({"p": 1.5}, "p must be"), ({"masks": "per_batch"}, "'per_batch'"),
     ({"inference": "sampling"}, "'sampling'"), ({"activation": "gelu"}, "'gelu'"),
+    ({"backend": "cuda"}, "'cuda'"),
 ])
 def test_bad_arguments_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -110,3 +114,137 @@ def test_bad_arguments_rejected(kwargs, match):
 def test_wrong_input_shape_rejected():
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         DropConnectLinear(4, 3)(torch.randn(2, 5))
+
+
+def test_wrong_bias_shape_rejected():
+    with pytest.raises(ValueError, match=r"bias must be \(3,\)"):
+        dropconnect_linear(torch.ones(2, 4), torch.ones(3, 4), torch.ones(5), 0.5, True)
+
+
+# The numba backend: masks from a counter-based hash, regenerated in the backward pass.
+
+
+def seed_of_next_call(torch_seed: int) -> int:
+    """The seed the next numba DropConnect call draws after ``torch.manual_seed(torch_seed)``."""
+    torch.manual_seed(torch_seed)
+    return int(torch.randint(0, SEED_BOUND, ()))
+
+
+def dense_reference(x, weight, bias, seed, p):
+    """u[n, o] = sum_i M[n, o, i] W[o, i] x[n, i] + Mb[n, o] b[o] with the kernels' masks, materialised."""
+    weight_mask, bias_mask = per_example_masks(seed, len(x), *weight.shape, 1 - p)
+    return torch.einsum("noi,oi,ni->no", weight_mask.float(), weight, x) + bias_mask.float() * bias
+
+
+def test_numba_forward_equals_dense_einsum_with_materialised_masks():
+    # 13 inputs and 7 outputs are not multiples of 4: the last hash of each row is partly used.
+    torch.manual_seed(1)
+    x, weight, bias = torch.randn(5, 13), torch.randn(7, 13), torch.randn(7)
+    expected = dense_reference(x, weight, bias, seed_of_next_call(0), 0.5)
+    torch.manual_seed(0)
+    y = dropconnect_linear(x, weight, bias, 0.5, True, activation="identity", backend="numba")
+    torch.testing.assert_close(y, expected)
+
+
+@pytest.mark.parametrize("activation", ["identity", "relu"])  # relu: zero output gradients are skipped
+def test_numba_gradients_equal_dense_einsum_with_materialised_masks(activation):
+    torch.manual_seed(1)
+    x, weight, bias = (torch.randn(*shape, requires_grad=True) for shape in [(6, 13), (7, 13), (7,)])
+    grad_out = torch.randn(6, 7)
+    act = {"identity": lambda u: u, "relu": torch.relu}[activation]
+    act(dense_reference(x, weight, bias, seed_of_next_call(0), 0.3)).backward(grad_out)
+    expected = [t.grad.clone() for t in (x, weight, bias)]
+    for t in (x, weight, bias):
+        t.grad = None
+    torch.manual_seed(0)
+    dropconnect_linear(x, weight, bias, 0.3, True, activation=activation, backend="numba").backward(grad_out)
+    for t, e in zip((x, weight, bias), expected):
+        torch.testing.assert_close(t.grad, e)
+
+
+@pytest.mark.parametrize("which", ["weight", "bias"])
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_hash_mask_drop_rate_binomial(which, p):
+    for seed in range(3):
+        weight_mask, bias_mask = per_example_masks(seed, 64, 40, 50, 1 - p)
+        mask = weight_mask if which == "weight" else bias_mask
+        draws, dropped = mask.numel(), int((~mask).sum())
+        assert abs(dropped - draws * p) < Z * math.sqrt(draws * p * (1 - p)), (seed, dropped, draws)
+
+
+def test_hash_masks_differ_between_examples():
+    weight_mask, _ = per_example_masks(7, 16, 10, 20, 0.5)
+    flat = weight_mask.flatten(1)
+    assert all(not torch.equal(flat[a], flat[b]) for a in range(16) for b in range(a))
+
+
+def test_same_seed_gives_same_masks():
+    first, second = per_example_masks(11, 4, 9, 6, 0.5), per_example_masks(11, 4, 9, 6, 0.5)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_different_seeds_give_different_masks():
+    first, second = per_example_masks(11, 4, 9, 6, 0.5), per_example_masks(12, 4, 9, 6, 0.5)
+    assert not any(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_bias_masks_come_from_a_different_stream_than_weight_masks():
+    """With out == in, a shared key would make example 0's bias mask equal to its first weight row."""
+    weight_mask, bias_mask = per_example_masks(3, 1, 64, 64, 0.5)
+    assert not torch.equal(weight_mask[0, 0], bias_mask[0])
+
+
+def test_masks_follow_the_documented_splitmix64_scheme():
+    """Recompute a few mask bits in pure Python from the recipe in _dropconnect_kernels' docstring."""
+    mask64 = 2**64 - 1
+
+    def mix64(z):
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask64
+        return z ^ (z >> 31)
+
+    def kept(key, counter, chunk, threshold):
+        h = mix64((key + (counter + 1) * 0x9E3779B97F4A7C15) & mask64)
+        return (h >> (16 * chunk)) & 0xFFFF < threshold
+
+    seed, n_ex, n_out, n_in, keep = 2**62 - 5, 3, 6, 9, 0.7
+    weight_mask, bias_mask = per_example_masks(seed, n_ex, n_out, n_in, keep)
+    key_w, key_b, threshold = mix64(2 * seed), mix64(2 * seed + 1), round(keep * 65536)
+    for n in range(n_ex):
+        for o in range(n_out):
+            assert bool(bias_mask[n, o]) == kept(key_b, n * 2 + o // 4, o % 4, threshold)
+            for i in range(n_in):
+                assert bool(weight_mask[n, o, i]) == kept(key_w, (n * n_out + o) * 3 + i // 4, i % 4, threshold)
+
+
+def test_torch_manual_seed_makes_numba_training_reproducible():
+    x, weight = torch.linspace(-1, 1, 40).reshape(4, 10), torch.linspace(-2, 2, 80).reshape(8, 10)
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        outputs.append(dropconnect_linear(x, weight, None, 0.5, True, backend="numba"))
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
+
+
+def test_numba_backend_rejects_float64():
+    with pytest.raises(ValueError, match="float32 CPU tensors, got torch.float64"):
+        dropconnect_linear(torch.ones(2, 3, dtype=torch.float64), torch.ones(4, 3, dtype=torch.float64), None,
+                           0.5, True, backend="numba")
+
+
+def test_bad_backend_rejected_by_the_function():
+    with pytest.raises(ValueError, match="'numpy'"):
+        dropconnect_linear(torch.ones(2, 3), torch.ones(4, 3), None, 0.5, True, backend="numpy")
+
+
+def test_numba_kernels_use_a_threading_layer_that_sleeps_when_idle():
+    """OpenMP's spinning workers would starve torch's threads in the same process (see _dropconnect_kernels)."""
+    import os
+
+    import numba
+
+    if "NUMBA_THREADING_LAYER" in os.environ:
+        pytest.skip("the reader chose a threading layer")
+    x = torch.rand(4, 8)
+    dropconnect_linear(x, torch.rand(3, 8), None, 0.5, True, backend="numba")
+    assert numba.threading_layer() == "workqueue"

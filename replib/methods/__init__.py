@@ -6,11 +6,11 @@ are drawn (per element / channel / example / minibatch) and what happens at test
 """
 
 from .batchwise import BatchwiseDropoutMLP, SubmatrixSGD
-from .dropconnect import DropConnectLinear, dropconnect_linear
+from .dropconnect import DropConnectLinear, dropconnect_linear, per_example_masks
 from .dropout import Dropout, dropout
 from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
     "BatchwiseDropoutMLP", "DropConnectLinear", "Dropout", "StandoutLinear", "SubmatrixSGD",
-    "dropconnect_linear", "dropout", "standout_keep_probability", "standout_linear",
+    "dropconnect_linear", "dropout", "per_example_masks", "standout_keep_probability", "standout_linear",
 ]
