@@ -7,13 +7,14 @@ are drawn (per element / channel / example / minibatch) and what happens at test
 
 from .batchwise import BatchwiseDropoutMLP, SubmatrixSGD
 from .cutout import Cutout, cutout
+from .depth_dropout import DepthDropoutBlock, DepthDropoutResNet, depth_dropout_residual
 from .dropconnect import DropConnectLinear, dropconnect_linear, per_example_masks
 from .dropout import Dropout, dropout
 from .spatial_dropout import SpatialDropout, spatial_dropout
 from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
-    "BatchwiseDropoutMLP", "Cutout", "DropConnectLinear", "Dropout", "SpatialDropout", "StandoutLinear", "SubmatrixSGD",
-    "cutout", "dropconnect_linear", "dropout", "per_example_masks", "spatial_dropout", "standout_keep_probability",
+    "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DepthDropoutResNet", "DropConnectLinear", "Dropout", "SpatialDropout", "StandoutLinear", "SubmatrixSGD",
+    "cutout", "depth_dropout_residual", "dropconnect_linear", "dropout", "per_example_masks", "spatial_dropout", "standout_keep_probability",
     "standout_linear",
 ]

@@ -1,0 +1,140 @@
+"""Depth dropout: skip a residual block's main path for some images, and really save the compute.
+
+Guo & Gould (2016), "Depth Dropout: Efficient Training of Residual Convolutional Neural
+Networks", DICTA 2016. Related: stochastic depth (Huang et al. 2016), which skips a block
+for the whole minibatch at once.
+
+A block computes, for image n of the minibatch,
+
+    y_n = relu( T(x_n) + a_n F(x_n) ),   a_n ~ Bernoulli(1 - p)   (training)
+    y_n = relu( T(x_n) + F(x_n) )                                  (test: a_n = 1, no rescaling)
+
+where F is the main path (3x3 conv, batch norm, ReLU, 3x3 conv, batch norm) and T a
+trainable 1x1 convolution on the shortcut, which keeps information flowing (and lets the
+block change width or stride) when F is skipped. The gate is drawn **per image**. F runs
+only on the kept images: they are gathered, passed through F, and their outputs added
+back in place (``index_add``), so skipped images cost nothing in F, forward or backward;
+multiplying F's output by a zero would save nothing. Batch norm inside F therefore sees
+the kept images only.
+
+Not confirmed from the paper's full text (see ``shared/PAPERS.md``; only the abstract is):
+the exact block form, whether T is followed by batch norm (here it is not) and whether
+test-time outputs are rescaled (the issue specifies that they are not).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_probability
+
+
+def depth_dropout_residual(
+    x: torch.Tensor,
+    main: Callable[[torch.Tensor], torch.Tensor],
+    shortcut: Callable[[torch.Tensor], torch.Tensor],
+    p: float,
+    training: bool,
+) -> torch.Tensor:
+    """``shortcut(x) + a ⋆ main(x)`` with ``a_n ~ Bernoulli(1 - p)`` per image; ``main`` runs on kept images only.
+
+    Args:
+        x: ``(N, ...)``, a batch.
+        main, shortcut: maps from ``(K, ...)`` to ``(K, ...out)`` for any K (the same output shape).
+        p: probability of skipping ``main`` for an image.
+        training: draw gates (True) or use ``a_n = 1`` for every image (False).
+
+    Returns:
+        ``(N, ...out)``, before the block's final activation.
+    """
+    p = check_probability(p)
+    out = shortcut(x)
+    if not training or p == 0.0:
+        return out + main(x)
+    kept = (torch.rand(x.shape[0], device=x.device) < 1.0 - p).nonzero().squeeze(1)
+    if kept.numel() == 0:
+        return out
+    if kept.numel() == x.shape[0]:
+        return out + main(x)
+    return out.index_add(0, kept, main(x.index_select(0, kept)))
+
+
+def _check_positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class DepthDropoutBlock(nn.Module):
+    """A CIFAR-style residual block with depth dropout; see :func:`depth_dropout_residual`.
+
+    Shapes: input ``(N, in_channels, H, W)``, output ``(N, out_channels, H / stride, W / stride)``.
+    ``main_images`` counts the images that went through the main path in the latest forward pass.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, p: float = 0.5) -> None:
+        super().__init__()
+        in_channels = _check_positive_int(in_channels, "in_channels")
+        out_channels = _check_positive_int(out_channels, "out_channels")
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+        self.p = check_probability(p)
+        self.main = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+        self.main_images = 0
+
+    def _main(self, x: torch.Tensor) -> torch.Tensor:
+        self.main_images += x.shape[0]
+        return self.main(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.main_images = 0
+        return F.relu(depth_dropout_residual(x, self._main, self.shortcut, self.p, self.training))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class DepthDropoutResNet(nn.Module):
+    """A CIFAR ResNet (He et al. 2016, section 4.2) of ``depth`` = 6k + 2 layers built from depth-dropout blocks.
+
+    Three stages of k blocks with 16, 32 and 64 channels (the second and third start with
+    stride 2), global average pooling and a linear classifier. Every block skips its main
+    path with probability ``p`` per image; ``p = 0`` is the same architecture without
+    depth dropout (1x1 shortcuts included), the fair baseline.
+
+    Shapes: input ``(N, 3, H, W)``, logits ``(N, num_classes)``.
+    """
+
+    def __init__(self, depth: int = 20, p: float = 0.5, num_classes: int = 10) -> None:
+        super().__init__()
+        depth = _check_positive_int(depth, "depth")
+        if (depth - 2) % 6 != 0 or depth < 8:
+            raise ValueError(f"depth must be 6k + 2 with k >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
+        self.p = check_probability(p)
+        num_classes = _check_positive_int(num_classes, "num_classes")
+        k = (depth - 2) // 6
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        blocks, channels = [], 16
+        for stage, width in enumerate((16, 32, 64)):
+            for i in range(k):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(DepthDropoutBlock(channels, width, stride, p))
+                channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.stem(x))
+        return self.head(h.mean((2, 3)))
