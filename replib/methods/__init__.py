@@ -10,11 +10,13 @@ from .cutout import Cutout, cutout
 from .depth_dropout import DepthDropoutBlock, DepthDropoutResNet, depth_dropout_residual
 from .dropconnect import DropConnectLinear, dropconnect_linear, per_example_masks
 from .dropout import Dropout, dropout
+from .mc_dropout import MCPrediction, mc_predict
 from .spatial_dropout import SpatialDropout, spatial_dropout
 from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
-    "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DepthDropoutResNet", "DropConnectLinear", "Dropout", "SpatialDropout", "StandoutLinear", "SubmatrixSGD",
-    "cutout", "depth_dropout_residual", "dropconnect_linear", "dropout", "per_example_masks", "spatial_dropout", "standout_keep_probability",
-    "standout_linear",
+    "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DepthDropoutResNet", "DropConnectLinear", "Dropout",
+    "MCPrediction", "SpatialDropout", "StandoutLinear", "SubmatrixSGD",
+    "cutout", "depth_dropout_residual", "dropconnect_linear", "dropout", "mc_predict", "per_example_masks",
+    "spatial_dropout", "standout_keep_probability", "standout_linear",
 ]
