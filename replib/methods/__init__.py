@@ -11,12 +11,13 @@ from .depth_dropout import DepthDropoutBlock, DepthDropoutResNet, depth_dropout_
 from .dropconnect import DropConnectLinear, dropconnect_linear, per_example_masks
 from .dropout import Dropout, dropout
 from .mc_dropout import MCPrediction, mc_predict
+from .rnn_dropout import VariationalLSTM
 from .spatial_dropout import SpatialDropout, spatial_dropout
 from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
     "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DepthDropoutResNet", "DropConnectLinear", "Dropout",
-    "MCPrediction", "SpatialDropout", "StandoutLinear", "SubmatrixSGD",
+    "MCPrediction", "SpatialDropout", "StandoutLinear", "SubmatrixSGD", "VariationalLSTM",
     "cutout", "depth_dropout_residual", "dropconnect_linear", "dropout", "mc_predict", "per_example_masks",
     "spatial_dropout", "standout_keep_probability", "standout_linear",
 ]

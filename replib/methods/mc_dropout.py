@@ -20,12 +20,13 @@ from torch import nn
 
 from .dropconnect import DropConnectLinear
 from .dropout import Dropout
+from .rnn_dropout import VariationalLSTM
 from .spatial_dropout import SpatialDropout
 from .standout import StandoutLinear
 
 # Modules whose training mode means "sample masks"; nothing else is switched on.
 STOCHASTIC_MODULES: tuple[type[nn.Module], ...] = (
-    nn.modules.dropout._DropoutNd, Dropout, SpatialDropout, DropConnectLinear, StandoutLinear,
+    nn.modules.dropout._DropoutNd, Dropout, SpatialDropout, DropConnectLinear, StandoutLinear, VariationalLSTM,
 )
 
 
