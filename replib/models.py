@@ -127,3 +127,21 @@ class DropConnectMLP(nn.Module):
         for layer in self.dropconnect:
             h = layer(h)
         return self.out(h)
+
+
+class LeNet(nn.Module):
+    """LeNet for MNIST with dropout before the last fully connected layer (Gal & Ghahramani 2016, Figure 4).
+
+    conv 5x5 (20) - ReLU - max-pool 2 - conv 5x5 (50) - ReLU - max-pool 2 - fc 500 - ReLU -
+    dropout ``p`` - fc 10. Input ``(N, 784)`` or ``(N, 1, 28, 28)``, logits ``(N, 10)``.
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), Dropout(p), nn.Linear(500, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x.view(-1, 1, 28, 28)))

@@ -162,3 +162,44 @@ def fit(
         bar.set_postfix(test_err=f"{100.0 * errors / len(test[1]):.2f}%", loss=f"{curves['train_loss'][-1]:.3f}")
     bar.close()
     return curves
+
+
+def fit_regression(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    iterations: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    record_every: int = 100,
+    progress: bool = True,
+    desc: str = "",
+) -> dict[str, list]:
+    """Full-batch regression with Adam and squared error, for small data sets (e.g. the CO2 series).
+
+    Every iteration uses all of ``x`` ``(N, D)`` and ``y`` ``(N, 1)``, with fresh dropout
+    masks. ``weight_decay`` is L2 on every parameter (the dropout-as-Bayes prior, Gal &
+    Ghahramani 2016). Returns ``iteration`` and ``train_mse`` every ``record_every`` steps.
+    """
+    if iterations < 1 or record_every < 1:
+        raise ValueError(f"iterations and record_every must be >= 1, got {iterations!r}, {record_every!r}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    curves: dict[str, list] = {"iteration": [], "train_mse": []}
+
+    from tqdm.auto import tqdm
+
+    model.train()
+    running = torch.zeros((), device=y.device)
+    for it in tqdm(range(1, iterations + 1), desc=desc or "iterations", disable=not progress, leave=False,
+                   mininterval=1.0):
+        loss = F.mse_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        running += loss.detach()
+        if it % record_every == 0:
+            curves["iteration"].append(it)
+            curves["train_mse"].append(float(running) / record_every)
+            running.zero_()
+    return curves

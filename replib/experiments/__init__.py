@@ -20,7 +20,7 @@ import torch
 
 from .. import results as store
 
-PAPERS = ("hinton2012", "wan2013", "ba2013", "graham2015")
+PAPERS = ("hinton2012", "wan2013", "ba2013", "graham2015", "gal2016_mc")
 PROFILES = ("smoke", "cpu", "paper")
 NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
 

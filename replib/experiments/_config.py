@@ -12,7 +12,7 @@ def apply_overrides(paper: str, profiles: dict, profile: str, overrides: dict) -
     if unknown:
         raise ValueError(f"unknown {paper} config keys {unknown}; allowed: {sorted(config)}")
     config.update(overrides)
-    epochs = config["epochs"]
+    epochs = config.get("epochs", 1)  # experiments that count iterations have no "epochs"
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     device = config["device"]
