@@ -266,6 +266,7 @@ def figure(result: dict):
     ax1.plot(timing.index, timing["measured speed-up"], "o-", color=colors[0], label="measured (ours)")
     ax1.set_xscale("log")
     ax1.set_xticks(timing.index, [str(n) for n in timing.index])
+    ax1.set_xticks([], minor=True)  # the log axis would otherwise label stray minor ticks
     ax1.set_xlabel("hidden units per layer n (784-n-n-10)")
     ax1.set_ylabel("step time: per-sample / batchwise")
     ax1.set_title("speed-up of a training step at p_hidden = 0.5", fontsize=10)

@@ -337,6 +337,7 @@ def figure(result: dict):
         ax_a.plot(*zip(*paper), color=colors[method], linestyle=":", marker="x", label=f"paper: {METHOD_LABELS[method]}")
     ax_a.set_xscale("log", base=2)
     ax_a.set_xticks(sorted({*config["sizes"], 1600}), [str(n) for n in sorted({*config["sizes"], 1600})])
+    ax_a.set_xticks([], minor=True)
     ax_a.set_xlabel("units in each of the two hidden layers")
     ax_a.set_ylabel("test error (%)")
     ax_a.set_title("(a) width, p = 0.5", fontsize=10)
