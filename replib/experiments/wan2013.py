@@ -54,7 +54,7 @@ PROFILES = {
     "smoke": {**_COMMON, "sizes": [32, 64], "sweep_hidden": 32, "sweep_p": [0.2, 0.5, 0.8], "epochs": 2,
               "gaussian_samples": 20, "train_subset": 2000, "test_subset": 500, "seeds": 1},
     # The paper's regime is a net trained until it overfits. On all 60,000 images this CPU affords
-    # 6 epochs, where every regularized net is still undertrained (the first cpu run, kept in
+    # 6 epochs, where every regularized net is still undertrained (the first cpu run, stopped early, kept in
     # results/wan2013/archive/); on 10,000 images it affords 30, time for an unregularized net to overfit.
     "cpu": {**_COMMON, "epochs": 30, "train_subset": 10_000, "seeds": 3},
     "paper": {**_COMMON, "sizes": [200, 400, 800, 1600], "sweep_p": [round(0.1 * k, 1) for k in range(1, 10)],
