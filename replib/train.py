@@ -1,10 +1,13 @@
-"""The one training loop every chapter shares.
+"""The training loops the chapters share.
 
-SGD with (optionally ramped) momentum, per-epoch learning-rate schedules, the max-norm
+:func:`fit`, for every classifier: SGD with (optionally ramped) momentum, per-epoch learning-rate schedules, the max-norm
 constraint on each unit's incoming weights, evaluation after every epoch and per-epoch
 curves. Data lives in memory as tensors; a minibatch is one index into them, so the
 loop adds almost nothing to the bare PyTorch step (``benchmarks/bench_train_loop.py``
 measures it against a hand-written loop).
+
+:func:`fit_regression`, for small regression sets such as the CO2 series: full-batch
+Adam on squared error.
 """
 
 from __future__ import annotations
