@@ -28,13 +28,14 @@ def test_bad_config_rejected_quoting_the_value(key, bad):
 CONFIG = {"sizes": [200, 800], "sweep_hidden": 200, "sweep_p": [0.2, 0.5, 0.8], "gaussian_samples": 10}
 
 
-def fake_runs(errors: dict[str, list[float]], gaussian_offset: float = -0.05) -> list[dict]:
+def fake_runs(errors: dict[str, list[float]], gaussian_offset: float = -0.05,
+              offsets: dict[str, float] | None = None) -> list[dict]:
     runs = []
     for arm, per_seed in errors.items():
         for seed, err in enumerate(per_seed):
             metrics = {"test_error": err, "seconds_per_epoch": 1.0}
             if arm.startswith("dropconnect"):
-                metrics["test_error_gaussian"] = err + gaussian_offset
+                metrics["test_error_gaussian"] = err + (offsets or {}).get(arm, gaussian_offset)
             runs.append({"arm": arm, "seed": seed, "metrics": metrics})
     return runs
 
@@ -65,6 +66,14 @@ def test_claims_fail_when_the_paper_is_contradicted():
         "regularizers_beat_nodrop": False, "gain_grows_with_width": False, "interior_minimum_in_p": False,
         "per_example_masks_at_least_as_good": False, "gaussian_inference_at_least_as_good": False,
     }
+
+
+def test_gaussian_claim_needs_every_configuration_not_the_average():
+    """One drop rate where Gaussian inference helps a lot must not hide two where it hurts."""
+    runs = fake_runs(paper_like(), offsets={"dropconnect 200 p=0.8": -0.9, "dropconnect 200": 0.2,
+                                            "dropconnect 200 p=0.2": 0.2})
+    claim = next(c for c in exp.claims(CONFIG, runs) if c["id"] == "gaussian_inference_at_least_as_good")
+    assert not claim["holds"] and claim["evidence"]["gaussian_minus_mean_points"]["dropconnect 200 p=0.8"] == -0.9
 
 
 def test_gaussian_inference_switches_every_layer_and_rejects_unknown_rules():

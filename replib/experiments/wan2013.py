@@ -240,7 +240,7 @@ def claims(config: dict, runs: list[dict]) -> list[dict]:
     interior = min(config["sweep_p"]) < best_p < max(config["sweep_p"])
     per_example, per_batch = e("dropconnect", sweep_n), e("dropconnect", sweep_n, masks="per_minibatch")
     dc = s[(s["method"] == "dropconnect") & (s["masks"] == "per_example")]
-    gauss_minus_mean = float((dc["error_gaussian_inference_mean"] - dc["error_mean_inference_mean"]).mean())
+    gauss_minus_mean = dc["error_gaussian_inference_mean"] - dc["error_mean_inference_mean"]
     return [
         {
             "id": "regularizers_beat_nodrop",
@@ -274,11 +274,13 @@ def claims(config: dict, runs: list[dict]) -> list[dict]:
                                                   col="error_mean_inference_std"))},
         },
         {
+            # As in Figure 2(b), where sampling inference is at least as good at every keep fraction. (A first
+            # version averaged over all nets, which let one drop rate hide the others; see the chapter.)
             "id": "gaussian_inference_at_least_as_good",
-            "statement": "Averaged over every per-example DropConnect net, Gaussian (moment-matching) inference has "
-                         "a test error no higher than mean inference.",
-            "holds": bool(gauss_minus_mean <= 0),
-            "evidence": {"gaussian_minus_mean_points": round(gauss_minus_mean, 3), "nets": int(dc["seeds"].sum()),
+            "statement": "For every per-example DropConnect configuration (width and drop rate), Gaussian "
+                         "(moment-matching) inference has a mean test error no higher than mean inference.",
+            "holds": bool((gauss_minus_mean <= 0).all()),
+            "evidence": {"gaussian_minus_mean_points": _rounded(gauss_minus_mean),
                          "samples_per_unit": config["gaussian_samples"]},
         },
     ]
@@ -380,7 +382,8 @@ def figure(result: dict):
     ax_c.set_ylabel("cross-entropy (train: with masks on)")
     ax_c.set_title(f"(c) convergence, 784-{large}-{large}-10", fontsize=10)
     ax_c.legend(fontsize=7)
-    fig.suptitle(f"MNIST, {config['epochs']} epochs, mean ± sd over {len(result['seeds'])} seeds "
+    images = f"first {config['train_subset']:,}" if config["train_subset"] else "all 60,000"
+    fig.suptitle(f"MNIST ({images} training images), {config['epochs']} epochs, mean ± sd over {len(result['seeds'])} seeds "
                  f"({result['profile']} profile); paper's values dotted / faded", fontsize=10)
     fig.tight_layout()
     return fig
