@@ -394,6 +394,14 @@ def figure_rotation(result: dict):
     return fig
 
 
+def coverage(result: dict, run: dict) -> float:
+    """Share of the real months after the training window whose CO2 lies inside the run's MC mean ± 2 sd."""
+    gp = _by_arm(result["runs"], "gp")[0]["curves"]
+    x, real_x, real_y = np.array(gp["x_test"]), np.array(gp["real_x"]), np.array(gp["real_y"])
+    mean, sd = (np.interp(real_x, x, run["curves"][k]) for k in ("mc_mean", "mc_std"))
+    return float((np.abs(real_y - mean) <= 2 * sd).mean())
+
+
 def table(result: dict) -> pd.DataFrame:
     """Our numbers behind the claims, mean ± sd over seeds."""
     rows = []
@@ -411,6 +419,7 @@ def table(result: dict) -> pd.DataFrame:
         add(f"{act}: MC sd, first tenth of the grid", [r["metrics"]["mc_sd_near"] for r in _by_arm(runs, arm)])
         add(f"{act}: MC sd, last tenth of the grid", [r["metrics"]["mc_sd_far"] for r in _by_arm(runs, arm)],
             "grows (ReLU)" if act == "relu" else "bounded (TanH)")
+        add(f"{act}: share of real months after 1981 inside ±2 sd", [coverage(result, r) for r in _by_arm(runs, arm)])
     lenet = _by_arm(runs, "lenet")
     add("LeNet: MNIST test error %", [r["metrics"]["test_error"] for r in lenet])
     add("rotated 1: sd of winning probability, upright", [r["metrics"]["sd_of_predicted_probability_by_angle"][0] for r in lenet],
