@@ -28,3 +28,11 @@ def test_book_builds_with_warnings_as_errors(tmp_path):
     assert "Deviations from the paper" in chapter and "reproduced" in chapter
     assert "injected-parameters" not in chapter
     assert (html / "book" / "benchmarks.html").is_file()
+
+
+def test_book_ignores_what_tests_and_ci_leave_in_the_tree():
+    """`make test` leaves .pytest_cache/README.md and CI a data cache; Sphinx must not read them (a warning fails the build)."""
+    import yaml
+
+    excluded = set(yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["exclude_patterns"])
+    assert {".pytest_cache", ".cache", ".venv", "logs", "_build"} <= excluded
