@@ -15,7 +15,8 @@ def run_shown(result: dict) -> str:
     """One line: profile, seeds, hardware, training time, commit and date of the run."""
     prov = result["provenance"]
     hw = prov["hardware"]
-    device = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} torch threads)"
+    threads = hw["torch_threads"]
+    device = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_count']} cores, {threads} torch thread{'s' if threads != 1 else ''})"
     minutes = prov["wall_seconds"] / 60
     dirty = " with uncommitted changes" if prov.get("dirty") else ""
     return (
