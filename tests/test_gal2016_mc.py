@@ -22,7 +22,8 @@ def test_real_continuation_recovers_the_linear_maps_of_the_training_rows():
 
 
 @pytest.mark.parametrize("key,bad", [("co2_hidden", []), ("co2_hidden", [512, 0]), ("mc_samples", 0),
-                                     ("rotations", 1), ("gp_steps", 2.5)])
+                                     ("rotations", 1), ("gp_steps", 2.5), ("gp_init_lengthscales", [1]),
+                                     ("gp_init_lengthscales", [])])
 def test_bad_config_rejected(key, bad):
     with pytest.raises(ValueError, match=key):
         exp.resolve("cpu", **{key: bad})
