@@ -23,12 +23,17 @@ def interleaved_median(candidates: dict[str, Callable[[], None]], repeats: int) 
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def write(name: str, body: dict) -> Path:
+def write(name: str, body: dict, *, config: dict, seed: int, started) -> Path:
+    """Write ``results/benchmarks/<name>.json``: the measurements, the settings and seed they ran with, provenance.
+
+    ``started`` is :func:`replib.results.now` taken before the measurements; ``body`` must
+    hold ``wall_seconds``.
+    """
     import torch
 
     path = store.results_dir() / "benchmarks" / f"{name}.json"
-    started = store.now()
-    record = {"benchmark": name, **body, "provenance": store.provenance("cpu", started, body.get("wall_seconds", 0.0))}
+    record = {"benchmark": name, "config": config, "seeds": [seed], **body,
+              "provenance": store.provenance("cpu", started, body["wall_seconds"])}
     record["provenance"]["hardware"]["torch_threads"] = torch.get_num_threads()
     store.write_json_atomic(path, record)
     print(f"wrote {path}")

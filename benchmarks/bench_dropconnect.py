@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import interleaved_median, write
+from replib import results as store
 from replib.models import MLP, DropConnectMLP
 
 
@@ -30,9 +31,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
     parser.add_argument("--hidden", type=int, default=400, help="units in each of the two hidden layers")
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
+    started = store.now()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     sizes = [784, args.hidden, args.hidden, 10]
     x, y = torch.rand(args.batch, 784), torch.randint(0, 10, (args.batch,))
 
@@ -63,7 +66,7 @@ def main() -> None:
         print(f"{name:>18}: {ms:9.1f} ms per training step")
     print(f"speed-up of the numba backend over the torch backend: {speedup:.1f}x")
     print(f"numba DropConnect step / dropout step: {numba_over_dropout:.1f}x")
-    write("dropconnect", {
+    write("dropconnect", config=vars(args), seed=args.seed, started=started, body={
         "what": f"forward + cross-entropy + backward of a {'-'.join(map(str, sizes))} ReLU MLP, batch {args.batch}, "
                 f"p=0.5: DropConnect with per-example masks on both hidden layers (numba and torch backends) and, "
                 f"as a reference, dropout on the hidden units; median of {args.repeats} interleaved repeats of "

@@ -13,6 +13,7 @@ import time
 import torch
 
 from _common import interleaved_median, write
+from replib import results as store
 from replib.methods import Dropout
 
 
@@ -21,9 +22,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--calls", type=int, default=200, help="forward+backward calls per timed repeat")
+    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
+    started = store.now()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     shape = (128, 800)  # a minibatch of hidden activations, as in the MNIST chapters
     x = torch.randn(shape, requires_grad=True)
     grad = torch.randn(shape)
@@ -43,7 +46,7 @@ def main() -> None:
     for name, us in per_call_us.items():
         print(f"{name:>24}: {us:8.1f} us per forward+backward")
     print(f"speed-up of replib over nn.Dropout: {speedup:.2f}x")
-    write("dropout", {
+    write("dropout", config=vars(args), seed=args.seed, started=started, body={
         "what": f"forward+backward of dropout p=0.5 on a {shape[0]}x{shape[1]} float32 tensor, median of {args.repeats} "
                 f"interleaved repeats of {args.calls} calls",
         "microseconds_per_call": {k: round(v, 2) for k, v in per_call_us.items()},

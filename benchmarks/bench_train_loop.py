@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from _common import interleaved_median, write
+from replib import results as store
 from replib.models import MLP
 from replib.train import fit
 
@@ -48,9 +49,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--examples", type=int, default=20_000, help="training examples per epoch")
+    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
+    started = store.now()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     train = (torch.rand(args.examples, 784), torch.randint(0, 10, (args.examples,)))
     test = (torch.rand(10_000, 784), torch.randint(0, 10, (10_000,)))
     template = MLP([784, 800, 800, 10], "relu", p_input=0.0, p_hidden=0.5)
@@ -70,7 +73,7 @@ def main() -> None:
     for name, rate in per_second.items():
         print(f"{name:>18}: {rate:9.0f} training examples/s (epoch incl. evaluation)")
     print(f"fit throughput / bare loop throughput: {ratio:.3f}")
-    write("train_loop", {
+    write("train_loop", config=vars(args), seed=args.seed, started=started, body={
         "what": f"one epoch of {args.examples} examples + evaluation on 10,000, 784-800-800-10 ReLU MLP, dropout 0.5, "
                 f"max-norm, batch 100; median of {args.repeats} interleaved repeats",
         "examples_per_second": {k: round(v, 1) for k, v in per_second.items()},

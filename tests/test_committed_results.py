@@ -41,3 +41,13 @@ def test_committed_claims_are_those_the_current_analysis_computes(paper):
     assert result["claims"] == store.normalise(module.claims(result["config"], result["runs"])), (
         f"run `python -m replib reanalyse {paper}`")
     assert result["paper_values"] == store.normalise(module.PAPER_VALUES)
+
+
+@pytest.mark.parametrize("path", sorted((store.REPO_ROOT / "results").rglob("*.json")),
+                         ids=lambda p: str(p.relative_to(store.REPO_ROOT / "results")))
+def test_every_committed_result_file_records_config_seeds_and_provenance(path):
+    """Chapters, benchmarks and archived runs alike: a number without its provenance is not a result."""
+    result = store.read_json(path)
+    assert {"config", "seeds", "provenance"} <= set(result), f"{path.name} lacks {({'config', 'seeds', 'provenance'} - set(result))}"
+    prov = result["provenance"]
+    assert len(prov["commit"]) == 40 and prov["dirty"] is False and prov["versions"]["torch"] and prov["hardware"]["cpu"]

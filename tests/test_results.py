@@ -54,6 +54,7 @@ def test_interrupted_run_keeps_finished_runs_and_resumes_from_there():
     assert not path.exists()
     partial = json.loads(store.partial_path(path).read_text())
     assert [(r["arm"], r["seed"]) for r in partial["runs"]] == [("a", 0), ("bb", 0)]
+    assert partial["seeds"] == [0, 1] and partial["provenance"]["commit"] and partial["provenance"]["wall_seconds"] >= 0
 
     resumed = fake_experiment()
     result = experiments.run(resumed, "smoke", progress=False)

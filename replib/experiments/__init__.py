@@ -121,7 +121,13 @@ def run(
         done[(arm, seed)] = {
             "arm": arm, "seed": seed, "commit": code["commit"], "wall_seconds": round(time.perf_counter() - tic, 1), **out
         }
-        store.write_json_atomic(partial, {"paper": paper, "profile": profile, "config": config, "runs": list(done.values())})
+        finished = list(done.values())
+        store.write_json_atomic(partial, {  # an interrupted run keeps what it finished, and where it came from
+            "paper": paper, "profile": profile, "config": config, "seeds": seed_ids,
+            "provenance": store.provenance(config.get("device", "cpu"), started,
+                                           sum(r["wall_seconds"] for r in finished), code),
+            "runs": finished,
+        })
 
     runs = [done[unit] for unit in units]
     result = {
