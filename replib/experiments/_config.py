@@ -12,9 +12,10 @@ def apply_overrides(paper: str, profiles: dict, profile: str, overrides: dict) -
     if unknown:
         raise ValueError(f"unknown {paper} config keys {unknown}; allowed: {sorted(config)}")
     config.update(overrides)
-    epochs = config.get("epochs", 1)  # experiments that count iterations have no "epochs"
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    if "epochs" in config:  # experiments that count iterations instead have none
+        epochs = config["epochs"]
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     device = config["device"]
     if not isinstance(device, str) or not device.startswith(("cpu", "cuda")):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")

@@ -54,7 +54,7 @@ PROFILES = {
     "smoke": {**_COMMON, "sizes": [32, 64], "sweep_hidden": 32, "sweep_p": [0.2, 0.5, 0.8], "epochs": 2,
               "gaussian_samples": 20, "train_subset": 2000, "test_subset": 500, "seeds": 1},
     # The paper's regime is a net trained until it overfits. On all 60,000 images this CPU affords
-    # 6 epochs, where every regularized net is still undertrained (the first cpu run, stopped early, kept in
+    # 6 epochs, where every regularized net is still undertrained (the first design, one seed, in
     # results/wan2013/archive/); on 10,000 images it affords 30, time for an unregularized net to overfit.
     "cpu": {**_COMMON, "epochs": 30, "train_subset": 10_000, "seeds": 3},
     "paper": {**_COMMON, "sizes": [200, 400, 800, 1600], "sweep_p": [round(0.1 * k, 1) for k in range(1, 10)],
@@ -135,10 +135,9 @@ def arm_specs(config: dict) -> dict[str, dict]:
 
 def resolve(profile: str, **overrides) -> dict:
     config = apply_overrides(PAPER, PROFILES, profile, overrides)
-    for key in ("sizes",):
-        v = config[key]
-        if not isinstance(v, list) or len(v) < 2 or not all(isinstance(n, int) and n > 0 for n in v):
-            raise ValueError(f"{key} must be a list of at least two positive ints, e.g. [200, 400, 800], got {v!r}")
+    sizes = config["sizes"]
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(isinstance(n, int) and n > 0 for n in sizes):
+        raise ValueError(f"sizes must be a list of at least two positive ints, e.g. [200, 400, 800], got {sizes!r}")
     if not isinstance(config["sweep_hidden"], int) or config["sweep_hidden"] < 1:
         raise ValueError(f"sweep_hidden must be a positive int, got {config['sweep_hidden']!r}")
     sweep = config["sweep_p"]

@@ -62,15 +62,15 @@ def _lstm_recurrence(
     """
     hidden = h.shape[1]
     outputs: list[torch.Tensor] = []
-    w_t = weight_hh.t()
-    w_gates = weight_hh.view(4, hidden, hidden).transpose(1, 2)  # (4, H_in, H_out)
+    per_gate = mask_h is not None and mask_h.dim() == 3
+    w = weight_hh.view(4, hidden, hidden).transpose(1, 2) if per_gate else weight_hh.t()  # (4, H_in, H_out) or (H, 4H)
     for t in range(xproj.shape[0]):
         if mask_h is None:
-            rec = h.mm(w_t)
-        elif mask_h.dim() == 2:
-            rec = (h * mask_h).mm(w_t)
+            rec = h.mm(w)
+        elif not per_gate:
+            rec = (h * mask_h).mm(w)
         else:
-            rec = torch.bmm((h.unsqueeze(1) * mask_h).transpose(0, 1), w_gates).transpose(0, 1).reshape(h.shape[0], 4 * hidden)
+            rec = torch.bmm((h.unsqueeze(1) * mask_h).transpose(0, 1), w).transpose(0, 1).reshape(h.shape[0], 4 * hidden)
         gates = xproj[t] + rec
         i, f, g, o = gates.chunk(4, 1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
