@@ -248,6 +248,53 @@ def load_cifar10(split: str = "train") -> Split:
     return Split(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)), source)
 
 
+# Per-channel mean and sd of the original CIFAR-10 training images, in [0, 1] units (the
+# values the Cutout authors' code normalises with); kept fixed for the JPEG copy too, so
+# zero after normalisation is the same colour on either.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+
+
+@dataclass(frozen=True)
+class ImageSplits:
+    """uint8 image tensors ``(N, 3, 32, 32)`` with int64 labels: ``train``, ``val`` (maybe empty), ``test``."""
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    source: str
+
+
+def cifar10_splits(train_size: int | None = None, val_size: int = 0, test_size: int | None = None,
+                   seed: int = 0) -> ImageSplits:
+    """CIFAR-10 as uint8 tensors, with a validation set held out of the training images.
+
+    A fixed permutation (``seed``) of the 50,000 training images gives ``val`` its first
+    ``val_size`` images and ``train`` the next ``train_size`` (None: all the rest), so
+    train and validation never overlap and the validation set does not depend on
+    ``train_size``. ``test`` is the first ``test_size`` test images (None: all 10,000).
+    """
+    for name, value in (("train_size", train_size), ("test_size", test_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be None (all) or an int >= 1, got {value!r}")
+    if isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 <= val_size < 50_000:
+        raise ValueError(f"val_size must be an int in [0, 50000), got {val_size!r}")
+    full, test = load_cifar10("train"), load_cifar10("test")
+    available = len(full.labels) - val_size
+    if train_size is not None and train_size > available:
+        raise ValueError(f"train_size={train_size} exceeds the {available} training images left after val_size={val_size}")
+    order = torch.randperm(len(full.labels), generator=torch.Generator().manual_seed(seed))
+    val_idx = order[:val_size]
+    train_idx = order[val_size:] if train_size is None else order[val_size : val_size + train_size]
+    n_test = len(test.labels) if test_size is None else min(test_size, len(test.labels))
+    return ImageSplits(
+        train=(full.images[train_idx], full.labels[train_idx]),
+        val=(full.images[val_idx], full.labels[val_idx]),
+        test=(test.images[:n_test], test.labels[:n_test]),
+        source=full.source,
+    )
+
+
 def _decode_jpeg_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 

@@ -38,5 +38,5 @@ def test_claims_fail_when_batchwise_is_worse_or_slow():
 
 
 def test_units_run_timing_once_and_accuracy_per_seed():
-    assert exp.units({}, [0, 1]) == [("timing", 0), ("per-sample", 0), ("batchwise", 0),
+    assert exp.units({}, [0, 1], {}) == [("timing", 0), ("per-sample", 0), ("batchwise", 0),
                                      ("per-sample", 1), ("batchwise", 1)]

@@ -62,10 +62,20 @@ def test_fit_is_deterministic_given_the_seed():
 
 def test_fit_records_every_curve_per_epoch():
     _, curves = train_toy(0, momentum_start=0.5, momentum_ramp_epochs=2, lr_decay=0.5)
-    assert set(curves) == {"epoch", "lr", "momentum", "train_loss", "test_errors", "test_error", "test_loss", "seconds"}
+    assert set(curves) == {"epoch", "lr", "momentum", "train_loss", "test_errors", "test_error", "test_loss",
+                           "train_seconds", "seconds"}
     assert curves["epoch"] == [1, 2, 3, 4, 5]
+    assert all(0 < t <= s for t, s in zip(curves["train_seconds"], curves["seconds"]))
     assert curves["momentum"] == pytest.approx([0.5, 0.7, 0.9, 0.9, 0.9])
     assert curves["lr"] == pytest.approx([0.1 * 0.5**e for e in range(5)])
+
+
+def test_fit_evaluates_every_nth_epoch_and_the_last():
+    _, curves = train_toy(0, eval_every=2)
+    assert [e is not None for e in curves["test_errors"]] == [False, True, False, True, True]
+    assert curves["test_error"][0] is None and curves["test_error"][-1] is not None
+    with pytest.raises(ValueError, match="eval_every=0"):
+        train_toy(0, eval_every=0)
 
 
 def test_fit_applies_max_norm_to_the_given_weights_only():

@@ -3,8 +3,10 @@
 An experiment module defines ``PAPER`` (its key), ``PROFILES`` (``smoke``, ``cpu``,
 ``paper``), ``PAPER_VALUES``, ``resolve(profile, **overrides) -> config``,
 ``arms(config)``, ``run_one(config, arm, seed, progress) -> {"metrics", "curves"}``
-and ``claims(config, runs) -> [...]``; optionally ``units(config, seeds)``, the
+and ``claims(config, runs) -> [...]``; optionally ``units(config, seeds, done)``, the
 (arm, seed) pairs to run when not every arm needs every seed (default: all pairs).
+``done`` maps the finished pairs to their runs, so an experiment can choose later runs
+from earlier ones (a sweep on a validation split, then the chosen setting on more seeds).
 :func:`run` turns these into a result file.
 """
 
@@ -24,7 +26,7 @@ from .. import results as store
 PAPERS = ("hinton2012", "wan2013", "ba2013", "graham2015", "gal2016_mc")
 # Drafts: code, notebook and tests exist and run at every profile, but no `cpu` result has
 # been committed yet, so the book does not show them.
-DRAFTS = ("gal2016_rnn",)
+DRAFTS = ("gal2016_rnn", "devries2017")
 PROFILES = ("smoke", "cpu", "paper")
 NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
 
@@ -59,10 +61,10 @@ def verdict(claims: list[dict]) -> str:
     return "not reproduced" if held == 0 else "partly reproduced"
 
 
-def units_of(module: ModuleType, config: dict, seeds: list[int]) -> list[tuple[str, int]]:
-    """The (arm, seed) pairs an experiment runs, in order."""
+def units_of(module: ModuleType, config: dict, seeds: list[int], done: dict | None = None) -> list[tuple[str, int]]:
+    """The (arm, seed) pairs an experiment runs, in order, given the runs ``done`` so far."""
     if hasattr(module, "units"):
-        return [tuple(u) for u in module.units(config, seeds)]
+        return [tuple(u) for u in module.units(config, seeds, done or {})]
     return [(arm, seed) for seed in seeds for arm in module.arms(config)]
 
 
@@ -110,12 +112,13 @@ def run(
     if threads is not None:
         torch.set_num_threads(threads)
     started, code = store.now(), store.git_state()  # the code that runs is the code at the start
-    units = units_of(module, config, seed_ids)
-    todo = [unit for unit in units if unit not in done]
 
     from tqdm.auto import tqdm
 
-    for arm, seed in tqdm(todo, desc=f"{paper}/{profile} runs", unit="run", disable=not progress):
+    def pending() -> list[tuple[str, int]]:
+        return [unit for unit in units_of(module, config, seed_ids, done) if unit not in done]
+
+    def train(arm: str, seed: int) -> None:
         tic = time.perf_counter()
         out = module.run_one(config, arm, seed, progress=progress)
         done[(arm, seed)] = {
@@ -129,7 +132,11 @@ def run(
             "runs": finished,
         })
 
-    runs = [done[unit] for unit in units]
+    while todo := pending():  # more than one round only when later units depend on earlier runs
+        for arm, seed in tqdm(todo, desc=f"{paper}/{profile} runs", unit="run", disable=not progress):
+            train(arm, seed)
+
+    runs = [done[unit] for unit in units_of(module, config, seed_ids, done)]
     result = {
         "paper": paper,
         "profile": profile,

@@ -103,7 +103,7 @@ def arms(config: dict) -> list[str]:
     return ["gp", *CO2_ARMS, "lenet"]
 
 
-def units(config: dict, seeds: list[int]) -> list[tuple[str, int]]:
+def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
     """The GP is deterministic: once (first seed). The nets: every seed."""
     return [("gp", seeds[0])] + [(arm, s) for s in seeds for arm in (*CO2_ARMS, "lenet")]
 

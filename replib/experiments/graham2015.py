@@ -97,7 +97,7 @@ def arms(config: dict) -> list[str]:
     return ["timing", *ARMS]
 
 
-def units(config: dict, seeds: list[int]) -> list[tuple[str, int]]:
+def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
     """Timing once (seed 0); the accuracy arms for every seed."""
     return [("timing", seeds[0])] + [(arm, s) for s in seeds for arm in ARMS]
 
