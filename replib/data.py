@@ -272,7 +272,8 @@ def cifar10_splits(train_size: int | None = None, val_size: int = 0, test_size: 
     A fixed permutation (``seed``) of the 50,000 training images gives ``val`` its first
     ``val_size`` images and ``train`` the next ``train_size`` (None: all the rest), so
     train and validation never overlap and the validation set does not depend on
-    ``train_size``. ``test`` is the first ``test_size`` test images (None: all 10,000).
+    ``train_size``. ``test`` is all 10,000 test images in file order, or a fixed random
+    subset of ``test_size`` of them.
     """
     for name, value in (("train_size", train_size), ("test_size", test_size)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -286,11 +287,13 @@ def cifar10_splits(train_size: int | None = None, val_size: int = 0, test_size: 
     order = torch.randperm(len(full.labels), generator=torch.Generator().manual_seed(seed))
     val_idx = order[:val_size]
     train_idx = order[val_size:] if train_size is None else order[val_size : val_size + train_size]
-    n_test = len(test.labels) if test_size is None else min(test_size, len(test.labels))
+    test_idx = torch.arange(len(test.labels))
+    if test_size is not None:  # a random subset: the JPEG copy's test images are sorted by class
+        test_idx = torch.randperm(len(test.labels), generator=torch.Generator().manual_seed(seed + 1))[:test_size]
     return ImageSplits(
         train=(full.images[train_idx], full.labels[train_idx]),
         val=(full.images[val_idx], full.labels[val_idx]),
-        test=(test.images[:n_test], test.labels[:n_test]),
+        test=(test.images[test_idx], test.labels[test_idx]),
         source=full.source,
     )
 

@@ -8,6 +8,7 @@ import struct
 
 import numpy as np
 import pytest
+import torch
 
 from replib import data
 
@@ -149,3 +150,18 @@ def test_cifar10_from_mirror_is_labelled_as_the_jpeg_copy(needs_mirror):
     assert test.images.shape == (10_000, 3, 32, 32) and str(test.images.dtype) == "torch.uint8"
     assert test.source.startswith(data.CIFAR10_JPEG_NOTE)
     assert test.labels.bincount().tolist() == [1000] * 10
+
+
+def test_cifar10_splits_hold_out_validation_and_sample_the_test_set(needs_mirror):
+    s = data.cifar10_splits(train_size=1000, val_size=500, test_size=300)
+    assert s.train[0].shape == (1000, 3, 32, 32) and s.val[0].shape == (500, 3, 32, 32) and len(s.test[1]) == 300
+    train_rows = {bytes(img.numpy()) for img in s.train[0]}
+    assert not any(bytes(img.numpy()) in train_rows for img in s.val[0]), "validation images leaked into training"
+    # the JPEG copy's test split is sorted by class: a subset must still hold every class
+    assert set(s.test[1].tolist()) == set(range(10)) and set(s.val[1].tolist()) == set(range(10))
+    again = data.cifar10_splits(train_size=1000, val_size=500, test_size=300)
+    assert torch.equal(again.val[1], s.val[1]) and torch.equal(again.test[0], s.test[0])
+    smaller = data.cifar10_splits(train_size=10, val_size=500)
+    assert torch.equal(smaller.val[0], s.val[0]), "the validation split must not depend on train_size"
+    with pytest.raises(ValueError, match="train_size=49600"):
+        data.cifar10_splits(train_size=49_600, val_size=500)
