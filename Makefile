@@ -32,7 +32,8 @@ reproduce: $(INSTALLED)
 	$(BIN)/python -m replib reproduce $(PAPER) --profile $(PROFILE)
 
 bench: $(INSTALLED)
-	cd benchmarks && ../$(BIN)/python bench_dropout.py && ../$(BIN)/python bench_train_loop.py && ../$(BIN)/python bench_dropconnect.py
+	cd benchmarks && ../$(BIN)/python bench_dropout.py && ../$(BIN)/python bench_train_loop.py && ../$(BIN)/python bench_dropconnect.py \
+		&& ../$(BIN)/python bench_depth_dropout.py
 
 clean:
 	rm -rf _build

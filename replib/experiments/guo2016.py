@@ -219,7 +219,7 @@ def figure(result: dict):
     ax.set_xticks(x, [arm_of(r) for r in s.index])
     ax.set_ylabel("training seconds per epoch")
     ax.set_title("(a) training time", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     for r in s.index:
         errs = [run["metrics"]["test_error"] for run in result["runs"] if ratio_of(run["arm"]) == r]
         bx.scatter([arm_of(r)] * len(errs), errs, color=colors[r], alpha=0.6, s=18)
