@@ -26,7 +26,7 @@ from .. import results as store
 PAPERS = ("hinton2012", "wan2013", "ba2013", "graham2015", "gal2016_mc")
 # Drafts: code, notebook and tests exist and run at every profile, but no `cpu` result has
 # been committed yet, so the book does not show them.
-DRAFTS = ("gal2016_rnn", "devries2017", "guo2016")
+DRAFTS = ("gal2016_rnn", "devries2017", "guo2016", "tompson2015")
 PROFILES = ("smoke", "cpu", "paper")
 NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
 
