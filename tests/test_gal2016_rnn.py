@@ -31,6 +31,15 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     assert math.isclose(exp.perplexity(model, torch.randint(0, 7, (9, 2)), 4), 7.0, rel_tol=1e-6)
 
 
+def test_sequence_loss_sums_over_time_and_averages_over_sequences():
+    """Zaremba et al.'s convention: with the mean over every token, lr = 1 takes steps 35x too small."""
+    torch.manual_seed(0)
+    logits, targets = torch.randn(35, 4, 9), torch.randint(0, 9, (35, 4))
+    per_token = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+    assert torch.allclose(exp.sequence_loss(logits, targets), per_token.view(35, 4).sum(0).mean())
+    assert torch.allclose(exp.sequence_loss(logits, targets), 35 * per_token.mean())
+
+
 def fake(ppl: dict[str, float], mc: float) -> list[dict]:
     return [{"arm": a, "seed": 0, "metrics": {"test_perplexity": v, **({"test_perplexity_mc": mc} if a == "variational" else {})}}
             for a, v in ppl.items()]

@@ -118,6 +118,15 @@ def segments(stream: torch.Tensor, bptt: int):
         yield stream[start : start + length], stream[start + 1 : start + 1 + length]
 
 
+def sequence_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of ``logits`` ``(T, B, V)`` for ``targets`` ``(T, B)``: summed over time, averaged over sequences.
+
+    Zaremba et al.'s loss, which their learning rate of 1 and clipping at 5 are tuned for;
+    the mean over every token would shrink each step by a factor of T.
+    """
+    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum") / targets.shape[1]
+
+
 @torch.no_grad()
 def perplexity(model: VariationalLSTM, stream: torch.Tensor, bptt: int, mc_passes: int = 0) -> float:
     """Perplexity on ``stream``: weight averaging (``mc_passes = 0``, dropout off) or MC averaging of probabilities.
@@ -166,10 +175,7 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
                          disable=not progress, leave=False, mininterval=1.0):
             state = tuple(s.detach() for s in state) if state is not None else None
             logits, state = model(x, state)
-            # Zaremba et al.'s loss, which their learning rate of 1 and clipping at 5 are tuned for:
-            # summed over the time steps, averaged over the sequences (the mean over every token
-            # would shrink the step by a factor of bptt)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum") / y.shape[1]
+            loss = sequence_loss(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
