@@ -37,14 +37,14 @@ from torch import nn
 
 from .. import data
 from .. import keypoints as kp
-from ..methods import Dropout, SpatialDropout
+from ..models import DROPOUT_KINDS, ConvNet, HeatmapNet
 from ..train import seed_everything
 from . import _cifar
 from ._config import apply_overrides
 
 PAPER = "tompson2015"
 TITLE = "Tompson et al. 2015: SpatialDropout"
-ARMS = ("none", "dropout", "spatial")
+ARMS = DROPOUT_KINDS
 TASKS = ("keypoints", "cifar")
 STRIDE = 4  # HeatmapNet pools twice: heat-maps are 1/4 of the image's side
 OFFSETS = (1, 2, 3, 4)  # pixel distances at which neighbouring activations are correlated
@@ -119,66 +119,6 @@ PAPER_MEAN_GAIN = float(np.mean(np.subtract(_FIG14B["spatial"], _FIG14B["none"])
 CLOSE_POINTS = PAPER_MEAN_GAIN / 2
 # "Strongly correlated": mean Pearson r of activations one pixel apart at least this large.
 STRONG_CORRELATION = 0.5
-
-
-# --------------------------------------------------------------------------- models
-
-
-def make_dropout(kind: str, p: float) -> nn.Module:
-    """``none`` -> identity, ``dropout`` -> per-element masks, ``spatial`` -> one mask per feature map."""
-    if kind not in ARMS:
-        raise ValueError(f"dropout kind must be one of {list(ARMS)}, got {kind!r}")
-    return {"none": nn.Identity, "dropout": Dropout, "spatial": SpatialDropout}[kind](*(() if kind == "none" else (p,)))
-
-
-class HeatmapNet(nn.Module):
-    """Fully convolutional heat-map regressor with dropout before its first 1x1 convolution (section 3.2).
-
-    Input ``(N, 1, S, S)``, output ``(N, K, S/4, S/4)``, one heat-map per keypoint. Four
-    5x5 convolutions (max-pool 2 after the first two; the fourth dilated by 2, so that an
-    output pixel sees 64x64 input pixels, a whole digit) with ReLUs, then ``drop``, a 1x1 convolution to ``hidden`` maps, ReLU, and a 1x1
-    convolution to K maps. ``self.drop`` is the module whose input the correlation
-    diagnostic reads; for the ``none`` arm it is an identity in the same place.
-    """
-
-    def __init__(self, channels=(16, 32, 32, 64), hidden: int = 64, keypoints: int = 4, dropout: str = "none",
-                 p: float = 0.5) -> None:
-        super().__init__()
-        c0, c1, c2, c3 = channels
-        self.features = nn.Sequential(
-            nn.Conv2d(1, c0, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c0, c1, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(),
-            nn.Conv2d(c2, c3, 5, padding=4, dilation=2), nn.ReLU(),
-        )
-        self.drop = make_dropout(dropout, p)
-        self.head = nn.Sequential(nn.Conv2d(c3, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, keypoints, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(self.features(x)))
-
-
-class ConvNet(nn.Module):
-    """Small CIFAR-10 classifier with dropout after every convolutional block.
-
-    Input ``(N, 3, 32, 32)``, logits ``(N, 10)``. Block i: 3x3 convolution to
-    ``channels[i]`` maps, ReLU, max-pool 2, dropout (``self.drops[i]``); then a linear layer
-    on the flattened ``channels[-1]`` x 4 x 4 maps.
-    """
-
-    def __init__(self, channels=(32, 64, 128), dropout: str = "none", p: float = 0.2) -> None:
-        super().__init__()
-        blocks, self.drops, width = [], nn.ModuleList(), 3
-        for c in channels:
-            drop = make_dropout(dropout, p)
-            self.drops.append(drop)
-            blocks += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), drop]
-            width = c
-        self.features = nn.Sequential(*blocks)
-        self.classifier = nn.Linear(width * (32 // 2 ** len(channels)) ** 2, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
 
 
 # --------------------------------------------------------------------------- config
