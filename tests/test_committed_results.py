@@ -17,8 +17,8 @@ def test_committed_cpu_result_matches_the_current_cpu_config(paper):
     expected = store.normalise(module.resolve("cpu"))
     assert result["seeds"] == list(range(expected.pop("seeds")))
     assert result["config"] == expected
-    assert [tuple(u) for u in ((r["arm"], r["seed"]) for r in result["runs"])] == experiments.units_of(
-        module, expected, result["seeds"])
+    runs = {(r["arm"], r["seed"]): r for r in result["runs"]}
+    assert list(runs) == experiments.units_of(module, expected, result["seeds"], runs)
 
 
 @pytest.mark.parametrize("paper", experiments.PAPERS)
