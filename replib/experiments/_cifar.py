@@ -17,6 +17,7 @@ from torch import nn
 from .. import data
 from ..augment import cifar_pipeline, normalize
 from ..train import evaluate, fit
+from ._config import check_fractions, check_int
 
 
 EVAL_BATCH = 250  # images per evaluation batch: a ResNet-8 evaluates 2.3x faster than in batches of 10,000
@@ -75,13 +76,7 @@ def error_on(model: nn.Module, config: dict, which: str) -> float:
 def check_sizes(config: dict) -> None:
     """Clear errors for the split sizes and schedule entries every CIFAR config has."""
     for key in ("train_size", "test_size"):
-        v = config[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"{key} must be None (the whole split) or an int >= 1, got {v!r}")
+        check_int(config, key, allow_none=True)  # None: the whole split
     for key in ("batch_size", "eval_every"):
-        v = config[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key} must be an int >= 1, got {v!r}")
-    fractions = config["lr_fractions"]
-    if not isinstance(fractions, (list, tuple)) or not all(isinstance(f, (int, float)) and 0 < f < 1 for f in fractions):
-        raise ValueError(f"lr_fractions must be a list of fractions of the run in (0, 1), got {fractions!r}")
+        check_int(config, key)
+    check_fractions(config, "lr_fractions")

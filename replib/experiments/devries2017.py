@@ -22,7 +22,7 @@ from .. import data
 from ..methods import DepthDropoutResNet
 from ..train import seed_everything
 from . import _cifar
-from ._config import apply_overrides
+from ._config import apply_overrides, check_int
 
 PAPER = "devries2017"
 TITLE = "DeVries & Taylor 2017: Cutout"
@@ -84,9 +84,7 @@ def resolve(profile: str, **overrides) -> dict:
         raise ValueError(f"lengths must be a list of ints >= 0 including 0 (the baseline), got {lengths!r}")
     if config["val_size"] < 1:
         raise ValueError(f"val_size must be >= 1: the sweep chooses the length on it, got {config['val_size']!r}")
-    s = config["sweep_seeds"]
-    if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-        raise ValueError(f"sweep_seeds must be an int >= 1, got {s!r}")
+    check_int(config, "sweep_seeds")
     return config
 
 

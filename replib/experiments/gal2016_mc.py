@@ -27,7 +27,7 @@ from .. import data
 from ..methods import mc_predict
 from ..models import MLP, LeNet
 from ..train import fit, fit_regression, seed_everything
-from ._config import apply_overrides
+from ._config import apply_overrides, check_int
 
 PAPER = "gal2016_mc"
 TITLE = "Gal & Ghahramani 2016: MC dropout uncertainty"
@@ -88,9 +88,7 @@ def resolve(profile: str, **overrides) -> dict:
     if not isinstance(hidden, list) or not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
         raise ValueError(f"co2_hidden must be a non-empty list of positive ints, e.g. [512, 512], got {hidden!r}")
     for key in ("co2_iterations", "mc_samples", "gp_steps", "lenet_epochs", "rotations", "digit_samples"):
-        v = config[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key} must be an int >= 1, got {v!r}")
+        check_int(config, key)
     starts = config["gp_init_lengthscales"]
     if not isinstance(starts, list) or not starts or not all(isinstance(v, float) and v > 0 for v in starts):
         raise ValueError(f"gp_init_lengthscales must be a non-empty list of positive floats, got {starts!r}")

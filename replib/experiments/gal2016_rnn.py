@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .. import data
 from ..methods import VariationalLSTM
 from ..train import seed_everything
-from ._config import apply_overrides
+from ._config import apply_overrides, check_drop_probability, check_int
 
 PAPER = "gal2016_rnn"
 TITLE = "Gal & Ghahramani 2016: variational dropout in LSTMs"
@@ -74,17 +74,11 @@ PAPER_VALUES = [
 def resolve(profile: str, **overrides) -> dict:
     config = apply_overrides(PAPER, PROFILES, profile, overrides)
     for key in ("hidden", "layers", "batch_size", "bptt", "mc_passes"):
-        v = config[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key} must be an int >= 1, got {v!r}")
+        check_int(config, key)
     for key in ("p", "p_embedding"):
-        v = config[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-            raise ValueError(f"{key} must be a drop probability in [0, 1), got {v!r}")
+        check_drop_probability(config, key)
     for key, least in (("train_tokens", config["batch_size"] * (config["bptt"] + 1)), ("eval_tokens", 20)):
-        v = config[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < least):
-            raise ValueError(f"{key} must be None (the whole split) or an int >= {least}, got {v!r}")
+        check_int(config, key, least, allow_none=True)  # None: the whole split
     return config
 
 

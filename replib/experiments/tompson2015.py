@@ -40,7 +40,7 @@ from .. import keypoints as kp
 from ..models import DROPOUT_KINDS, ConvNet, HeatmapNet
 from ..train import seed_everything
 from . import _cifar
-from ._config import apply_overrides
+from ._config import apply_overrides, check_drop_probability, check_fractions, check_int
 
 PAPER = "tompson2015"
 TITLE = "Tompson et al. 2015: SpatialDropout"
@@ -124,14 +124,6 @@ STRONG_CORRELATION = 0.5
 # --------------------------------------------------------------------------- config
 
 
-def _positive_int(config: dict, key: str, allow_none: bool = False) -> None:
-    v = config[key]
-    if v is None and allow_none:
-        return
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{key} must be {'None or ' if allow_none else ''}an int >= 1, got {v!r}")
-
-
 def _int_list(config: dict, key: str, length: int) -> None:
     v = config[key]
     if not isinstance(v, list) or len(v) != length or not all(
@@ -145,28 +137,19 @@ def resolve(profile: str, **overrides) -> dict:
     config = apply_overrides(PAPER, PROFILES, profile, overrides)
     for key in ("train_images", "test_images", "hidden", "batch_size", "curve_images", "cifar_train", "cifar_epochs",
                 "cifar_batch_size", "corr_images"):
-        _positive_int(config, key)
-    _positive_int(config, "cifar_test", allow_none=True)
-    for key in ("data_seed", "cifar_val"):
-        v = config[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ValueError(f"{key} must be an int >= 0, got {v!r}")
-    if config["cifar_val"] < 1:
-        raise ValueError(f"cifar_val must be >= 1: the per-epoch CIFAR curve is read on it, got {config['cifar_val']!r}")
+        check_int(config, key)
+    check_int(config, "cifar_test", allow_none=True)
+    check_int(config, "data_seed", 0)
+    check_int(config, "cifar_val")  # the per-epoch CIFAR curve is read on it
     _int_list(config, "channels", 4)
     _int_list(config, "cifar_channels", 3)
     for key in ("p", "cifar_p"):
-        v = config[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-            raise ValueError(f"{key} must be a drop probability in [0, 1), got {v!r}")
+        check_drop_probability(config, key)
     for key in ("lr", "cifar_lr"):
         v = config[key]
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
             raise ValueError(f"{key} must be a learning rate > 0, got {v!r}")
-    fractions = config["cifar_lr_fractions"]
-    if not isinstance(fractions, list) or not all(
-            isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in fractions):
-        raise ValueError(f"cifar_lr_fractions must be a list of fractions of the run in (0, 1), got {fractions!r}")
+    check_fractions(config, "cifar_lr_fractions")
     v = config["cifar_lr_gamma"]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
         raise ValueError(f"cifar_lr_gamma must be a factor in (0, 1], got {v!r}")
