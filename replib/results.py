@@ -26,7 +26,7 @@ import torch
 
 RESULTS_ENV = "REPLIB_RESULTS_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("torch", "torchvision", "numba", "numpy", "pandas", "matplotlib", "seaborn", "papermill", "jupyter-book")
+PACKAGES = ("torch", "torchvision", "numba", "numpy", "scipy", "pydantic", "pandas", "matplotlib", "seaborn", "papermill", "jupyter-book")
 
 
 def results_dir() -> Path:
