@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ._validate import check_choice, check_positive_int, check_probability
 from .methods import DropConnectLinear, Dropout, SpatialDropout, StandoutLinear
-from .methods._checks import check_choice, check_probability
 from .methods.dropconnect import INFERENCE
 
+# Model-level activations: name -> nn.Module class placed between layers. (Activations a
+# method layer applies inside itself are replib.methods._activations.INNER_ACTIVATIONS.)
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
@@ -205,3 +208,75 @@ class ConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x).flatten(1))
+
+
+class ResidualBlock(nn.Module):
+    """A CIFAR residual block: ``relu(shortcut(x) + main(x))`` for every image, nothing dropped.
+
+    ``main`` is 3x3 conv (stride ``stride``), batch norm, ReLU, 3x3 conv, batch norm;
+    ``shortcut`` is a 1x1 convolution (stride ``stride``, no batch norm) on every block,
+    even where the width and resolution do not change.
+    Shapes: input ``(N, in_channels, H, W)``, output ``(N, out_channels, H / stride, W / stride)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
+        super().__init__()
+        in_channels = check_positive_int(in_channels, "in_channels")
+        out_channels = check_positive_int(out_channels, "out_channels")
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+        # Built in the order of DepthDropoutBlock (main, then shortcut), so one seed gives both the same weights.
+        self.main = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.shortcut(x)
+        return F.relu(out + self.main(x))
+
+
+class ResNet(nn.Module):
+    """A plain CIFAR ResNet of ``depth`` = 6k + 2 layers, no layer dropped.
+
+    He, Zhang, Ren, Sun (2016), "Deep Residual Learning for Image Recognition", CVPR 2016
+    (arXiv 1512.03385), section 4.2. A 3x3 convolution to 16 maps (batch norm, ReLU), three stages of k
+    :class:`ResidualBlock` with 16, 32 and 64 channels (the second and third start with
+    stride 2), global average pooling and a linear classifier. Every shortcut is a 1x1
+    convolution (He et al.'s option C, projections everywhere), not the paper's
+    parameter-free option A for CIFAR.
+
+    This is, parameter for parameter and operation for operation,
+    ``replib.methods.DepthDropoutResNet(depth, 0.0)``: the same parameter names, shapes and
+    order, the same initialisation from the same seed, and the same outputs in train and
+    eval mode (``tests/test_models.py`` checks it), so results trained with that
+    construction stay valid. It is a separate class so that a change to the depth-dropout
+    method cannot silently change the models of other chapters.
+
+    Shapes: input ``(N, 3, H, W)``, logits ``(N, num_classes)``.
+    """
+
+    def __init__(self, depth: int = 20, num_classes: int = 10) -> None:
+        super().__init__()
+        depth = check_positive_int(depth, "depth")
+        if (depth - 2) % 6 != 0 or depth < 8:
+            raise ValueError(f"depth must be 6k + 2 with k >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
+        num_classes = check_positive_int(num_classes, "num_classes")
+        k = (depth - 2) // 6
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
+        blocks, channels = [], 16
+        for stage, width in enumerate((16, 32, 64)):
+            for i in range(k):
+                stride = 2 if stage > 0 and i == 0 else 1
+                blocks.append(ResidualBlock(channels, width, stride))
+                channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.stem(x))
+        return self.head(h.mean((2, 3)))

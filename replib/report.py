@@ -1,14 +1,20 @@
-"""What every chapter shows about a result: the header facts, the claims, the verdict.
+"""What every chapter shows about a result: the header facts, the claims and checks, the verdict,
+the figures in the house style, and the numbers its prose quotes.
 
-In the book the header block at the top of a chapter pulls these in with MyST-NB's
-``glue``; under plain papermill they are displayed in place.
+In the book, the header block at the top of a chapter and the numbers in its prose pull
+these in with MyST-NB's ``glue``; under plain papermill they are displayed in place.
+This module knows results and experiment modules only through what they hold; it
+imports no experiment.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import pandas as pd
 
-from .experiments import verdict
+from . import claims as rule
+from .plotting import save_figure, use_house_style
 
 
 def run_shown(result: dict) -> str:
@@ -19,36 +25,66 @@ def run_shown(result: dict) -> str:
     device = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_count']} cores, {threads} torch thread{'s' if threads != 1 else ''})"
     minutes = prov["wall_seconds"] / 60
     dirty = " with uncommitted changes" if prov.get("dirty") else ""
+    seeds = result["seeds"]
     return (
-        f"`{result['profile']}` profile, {len(result['seeds'])} seed{'s' if len(result['seeds']) > 1 else ''} "
-        f"({', '.join(map(str, result['seeds']))}), "
+        f"`{result['profile']}` profile, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+        f"({', '.join(map(str, seeds))}), "
         f"{minutes:.1f} min of training on {device}, torch {prov['versions']['torch']}, "
         f"commit `{prov['commit'][:10]}`{dirty}, started {prov['started']}"
     )
 
 
+def verdict(result: dict) -> str:
+    return rule.verdict(result["claims"])
+
+
 def verdict_line(result: dict) -> str:
-    claims = result["claims"]
-    held = sum(bool(c["holds"]) for c in claims)
-    return f"**{verdict(claims)}** ({held} of {len(claims)} claims hold in the `{result['profile']}` run shown)"
+    """The verdict in bold and the tally of counted claims it was decided on."""
+    tally = rule.tally(result["claims"])
+    total = sum(tally.values())
+    parts = [f"{n} {o}" for o, n in tally.items() if n and o != "holds"]
+    rest = f" ({', '.join(parts)})" if parts else ""
+    return (f"**{verdict(result)}**: {tally['holds']} of {total} counted claim{'s' if total != 1 else ''} "
+            f"hold{'s' if tally['holds'] == 1 and total == 1 else ''}{rest} in the `{result['profile']}` run shown")
+
+
+def _rows(claims: list[dict]) -> pd.DataFrame:
+    rows = [{"claim": c["statement"], "outcome": c["outcome"],
+             "evidence": "; ".join(f"{k}: {v}" for k, v in c["evidence"].items()), "rule": c["rule"]}
+            for c in claims]
+    return pd.DataFrame(rows, columns=["claim", "outcome", "evidence", "rule"]).set_index("claim")
 
 
 def claims_table(result: dict) -> pd.DataFrame:
-    """Each claim with whether it holds and the numbers it was decided on."""
-    rows = [
-        {"claim": c["statement"], "holds": "yes" if c["holds"] else "no", "evidence": _fmt(c["evidence"])}
-        for c in result["claims"]
-    ]
-    return pd.DataFrame(rows).set_index("claim")
+    """The counted claims: each with its outcome, the numbers it was decided on and the rule that decided it."""
+    return _rows(rule.counted(result["claims"]))
 
 
-def _fmt(evidence: dict) -> str:
-    parts = []
-    for key, value in evidence.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items())
-        parts.append(f"{key.replace('_', ' ')}: {value}")
-    return "; ".join(parts)
+def apart_table(result: dict) -> pd.DataFrame | None:
+    """Checks (true by construction) and claims beyond the paper: shown, not counted. None if there are none."""
+    apart = [c for c in result["claims"] if c not in rule.counted(result["claims"])]
+    if not apart:
+        return None
+    table = _rows(apart)
+    table.insert(0, "kind", ["check" if c["kind"] == "check" else "beyond the paper" for c in apart])
+    return table
+
+
+def verdicts_table() -> pd.DataFrame:
+    """The verdict vocabulary, as every chapter uses it."""
+    return pd.DataFrame({"verdict": list(rule.VERDICTS), "when": list(rule.VERDICTS.values())}).set_index("verdict")
+
+
+def figure(module: ModuleType, result: dict, name: str):
+    """Figure ``name`` of ``module`` in the house style, exported as ``<paper>-<name>.png`` / ``.svg``."""
+    use_house_style()
+    fig = module.FIGURES[name](result)
+    save_figure(fig, module.PAPER, name)
+    return fig
+
+
+def table(module: ModuleType, result: dict, name: str = "paper_vs_ours") -> pd.DataFrame:
+    return module.TABLES[name](result)
 
 
 def glue_header(result: dict) -> None:
@@ -59,3 +95,17 @@ def glue_header(result: dict) -> None:
     glue("verdict", Markdown(verdict_line(result)), display=False)
     glue("run_shown", Markdown(run_shown(result)), display=False)
     display(Markdown(f"**Verdict:** {verdict_line(result)}  \n**Run shown:** {run_shown(result)}"))
+
+
+def glue_facts(module: ModuleType, result: dict) -> dict[str, str]:
+    """Glue every fact the chapter's prose quotes (``{glue:md}`name```), each computed from the result.
+
+    Every claim's outcome is glued too, as ``outcome_<claim id>``.
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    facts = {**module.facts(result), **{f"outcome_{c['id']}": c["outcome"] for c in result["claims"]}}
+    for name, text in facts.items():
+        glue(name, Markdown(text), display=False)
+    return facts

@@ -62,15 +62,26 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> dict | None:
+    """The JSON in ``path``; None if there is no such file; a ``ValueError`` naming the file if it is not JSON."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); restore it from git or delete it to rerun") from None
 
 
 def normalise(config: dict) -> dict:
     """The config as it reads back from JSON (tuples become lists), so configs compare exactly."""
     return json.loads(json.dumps(config, allow_nan=False))
+
+
+def runs_digest(runs: list[dict]) -> str:
+    """SHA-256 of the runs as stored: recorded when a result is written, so any later edit shows."""
+    import hashlib
+
+    text = json.dumps(normalise(runs), sort_keys=True, allow_nan=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def git_state() -> dict:

@@ -1,10 +1,12 @@
 """The training loops the chapters share.
 
-:func:`fit`, for every classifier: SGD with (optionally ramped) momentum, per-epoch learning-rate schedules, the max-norm
-constraint on each unit's incoming weights, evaluation after every epoch and per-epoch
-curves. Data lives in memory as tensors; a minibatch is one index into them, so the
-loop adds almost nothing to the bare PyTorch step (``benchmarks/bench_train_loop.py``
-measures it against a hand-written loop).
+:func:`fit` trains every network whose data come in minibatches: classifiers, the
+keypoint heat-map net, the PTB language model. It owns the epoch loop, the schedule
+(learning rate and momentum as functions of progress through the run), the hooks around
+each optimiser step (gradient clipping, max-norm), evaluation on a held-out ``monitor``
+split and the per-epoch curves with their timings. A minibatch of in-memory tensors is
+one index into them, so the loop adds almost nothing to the bare PyTorch step
+(``benchmarks/bench_train_loop.py`` measures it against a hand-written loop).
 
 :func:`fit_regression`, for small regression sets such as the CO2 series: full-batch
 Adam on squared error.
@@ -12,44 +14,115 @@ Adam on squared error.
 
 from __future__ import annotations
 
-import random
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .methods._checks import check_probability
+from ._validate import check_positive_int, check_probability
 
-Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (CPU and CUDA) so model init and masks are reproducible."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+Batch = tuple[torch.Tensor, ...]
+# A schedule maps (0-based epoch, epochs in the run) to a value; its points are fractions of the run.
+Schedule = Callable[[int, int], float]
+Batches = Callable[[int], Iterable[Batch]]  # 0-based epoch -> that epoch's minibatches
+Loss = Callable[[nn.Module, Batch], torch.Tensor]
+Monitor = Callable[[nn.Module], dict[str, float]]  # named metrics of the held-out split, in eval mode
 
 
-def momentum_at(epoch: int, momentum: float, momentum_start: float | None, ramp_epochs: int) -> float:
-    """Momentum for 0-based ``epoch``: linear from ``momentum_start`` to ``momentum`` over ``ramp_epochs``.
+# --------------------------------------------------------------------------- schedules
 
-    Hinton et al. (2012), App. A.1: 0.5 rising linearly to 0.99 over the first 500 epochs.
+
+def constant(value: float) -> Schedule:
+    return lambda epoch, epochs: value
+
+
+def at_epoch(fraction: float, epochs: int) -> int:
+    """The epoch a schedule point falls on: ``fraction`` of ``epochs``, rounded, at least 1.
+
+    Milestones (0.3, 0.6, 0.8) of 200 epochs are epochs 60, 120 and 160.
     """
-    if momentum_start is None or ramp_epochs <= 0 or epoch >= ramp_epochs:
-        return momentum
-    return momentum_start + (momentum - momentum_start) * epoch / ramp_epochs
+    return max(1, round(fraction * epochs))
 
 
-def lr_at(epoch: int, lr: float, lr_decay: float = 1.0, milestones: Sequence[int] = (), gamma: float = 1.0) -> float:
-    """Learning rate for 0-based ``epoch``: ``lr * lr_decay**epoch * gamma**(milestones passed)``.
+def step_decay(start: float, milestones: Sequence[float], gamma: float) -> Schedule:
+    """``start * gamma**(milestones passed)``; ``milestones`` are fractions of the run (e.g. x0.2 at 0.3, 0.6, 0.8)."""
+    return lambda epoch, epochs: start * gamma ** sum(epoch >= at_epoch(m, epochs) for m in milestones)
 
-    ``lr_decay`` gives exponential schedules (Hinton: 0.998 per epoch); ``milestones`` and
-    ``gamma`` give step schedules (e.g. x0.2 at epochs 60/120/160).
+
+def exponential_decay(start: float, per_epoch: float) -> Schedule:
+    """``start * per_epoch**epoch`` (Hinton et al. 2012: x0.998 per epoch)."""
+    return lambda epoch, epochs: start * per_epoch**epoch
+
+
+def decay_after(start: float, fraction: float, factor: float) -> Schedule:
+    """``start`` until ``fraction`` of the run, then x``factor`` every epoch (Zaremba et al. 2014 on PTB).
+
+    With ``k = at_epoch(fraction)`` the rate of 0-based epoch ``e`` is ``start * factor**max(0, e + 1 - k)``.
     """
-    return lr * lr_decay**epoch * gamma ** sum(epoch >= m for m in milestones)
+    return lambda epoch, epochs: start * factor ** max(0, epoch + 1 - at_epoch(fraction, epochs))
+
+
+def linear_ramp(start: float, end: float, until: float) -> Schedule:
+    """From ``start`` to ``end`` linearly over the first ``until`` of the run, then ``end``.
+
+    Hinton et al. (2012), App. A.1: momentum 0.5 rising to 0.99 over the first 500 of 3000 epochs.
+    """
+
+    def value(epoch: int, epochs: int) -> float:
+        ramp = round(until * epochs)
+        return end if ramp <= 0 or epoch >= ramp else start + (end - start) * epoch / ramp
+
+    return value
+
+
+def sgd_schedule(lr: Schedule | float, momentum: Schedule | float = 0.0, *, dampened: bool = False):
+    """The param-group settings of SGD at each epoch: ``lr``, ``momentum`` and ``dampening``.
+
+    ``dampened``: Hinton et al.'s update, the gradient step scaled by ``(1 - momentum)``
+    (SGD's ``dampening = momentum``).
+    """
+    lr = lr if callable(lr) else constant(lr)
+    momentum = momentum if callable(momentum) else constant(momentum)
+
+    def settings(epoch: int, epochs: int) -> dict[str, float]:
+        m = check_probability(momentum(epoch, epochs), "momentum")
+        return {"lr": lr(epoch, epochs), "momentum": m, "dampening": m if dampened else 0.0}
+
+    return settings
+
+
+def adam_schedule(lr: Schedule | float):
+    """The param-group setting of Adam at each epoch: ``lr``."""
+    lr = lr if callable(lr) else constant(lr)
+    return lambda epoch, epochs: {"lr": lr(epoch, epochs)}
+
+
+# --------------------------------------------------------------------------- pieces of a step
+
+
+def minibatches(data: Batch, batch_size: int, seed: int, augment: Callable | None = None) -> Batches:
+    """Shuffled minibatches of in-memory tensors; the order is fixed by ``seed``, fresh every epoch.
+
+    ``augment`` is applied to each whole input batch (no per-example Python).
+    """
+    check_positive_int(batch_size, "batch_size")
+    x, *rest = data
+    order = torch.Generator().manual_seed(seed)
+
+    def epoch_batches(epoch: int):
+        for idx in torch.randperm(len(x), generator=order).to(x.device).split(batch_size):
+            xb = x[idx]
+            yield (augment(xb) if augment is not None else xb, *(t[idx] for t in rest))
+
+    return epoch_batches
+
+
+def cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Mean cross-entropy of a classifier on ``(inputs, int64 labels)``."""
+    x, y = batch
+    return F.cross_entropy(model(x), y)
 
 
 def apply_max_norm(weights: Sequence[torch.Tensor], max_norm: float) -> None:
@@ -60,6 +133,22 @@ def apply_max_norm(weights: Sequence[torch.Tensor], max_norm: float) -> None:
     with torch.no_grad():
         for w in weights:
             w.renorm_(2, 0, max_norm)
+
+
+def max_norm(weights: Sequence[torch.Tensor], bound: float) -> Callable[[], None]:
+    """An ``after_step`` hook: the max-norm constraint on ``weights`` after every update."""
+    if not bound > 0 or not weights:
+        raise ValueError(f"max_norm needs a bound > 0 and the weights it constrains, got {bound!r}")
+    weights = list(weights)
+    return lambda: apply_max_norm(weights, bound)
+
+
+def clip_grad_norm(parameters: Iterable[torch.Tensor], bound: float) -> Callable[[], None]:
+    """A ``before_step`` hook: clip the global gradient norm to ``bound`` (Zaremba et al.: 5)."""
+    if not bound > 0:
+        raise ValueError(f"clip_grad_norm needs a bound > 0, got {bound!r}")
+    parameters = list(parameters)
+    return lambda: torch.nn.utils.clip_grad_norm_(parameters, bound)
 
 
 @torch.inference_mode()
@@ -78,67 +167,59 @@ def evaluate(model: nn.Module, data: Batch, batch_size: int = 10_000) -> tuple[i
     return errors, loss / len(y)
 
 
+def classification_monitor(data: Batch, batch_size: int = 10_000) -> Monitor:
+    """A ``monitor``: ``errors`` (count), ``error`` (%) and ``loss`` (mean cross-entropy) on ``data``."""
+
+    def measure(model: nn.Module) -> dict[str, float]:
+        errors, loss = evaluate(model, data, batch_size)
+        return {"errors": errors, "error": 100.0 * errors / len(data[1]), "loss": loss}
+
+    return measure
+
+
+# --------------------------------------------------------------------------- the loop
+
+
 def fit(
     model: nn.Module,
-    train: Batch,
-    test: Batch,
+    batches: Batches,
     *,
     epochs: int,
-    batch_size: int,
-    lr: float,
-    lr_decay: float = 1.0,
-    lr_milestones: Sequence[int] = (),
-    lr_gamma: float = 1.0,
-    momentum: float = 0.0,
-    momentum_start: float | None = None,
-    momentum_ramp_epochs: int = 0,
-    lr_times_one_minus_momentum: bool = False,
-    nesterov: bool = False,
-    weight_decay: float = 0.0,
-    max_norm: float | None = None,
-    max_norm_weights: Sequence[torch.Tensor] = (),
-    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer,
+    schedule: Callable[[int, int], dict[str, float]],
+    loss: Loss = cross_entropy,
+    before_step: Callable[[], Any] | None = None,
+    after_step: Callable[[], Any] | None = None,
+    monitor: Monitor | None = None,
     eval_every: int = 1,
-    eval_batch_size: int = 10_000,
-    seed: int = 0,
     progress: bool = True,
     desc: str = "",
 ) -> dict[str, list]:
-    """Train ``model`` with minibatch SGD; evaluate on ``test`` after every epoch.
+    """Train ``model`` for ``epochs``; evaluate the held-out ``monitor`` split every ``eval_every`` epochs.
 
     Args:
-        train, test: ``(inputs, int64 labels)`` already on the model's device.
-        lr_times_one_minus_momentum: Hinton et al.'s update, where the gradient step is
-            scaled by ``(1 - momentum)`` (implemented as SGD ``dampening = momentum``).
-        max_norm, max_norm_weights: after every step, clip each row of these weight
-            matrices to L2 norm ``max_norm`` (None: no constraint).
-        augment: optional function applied to each whole input batch (no per-example Python).
-        optimizer: replaces the default ``torch.optim.SGD`` (e.g. batchwise dropout's
-            ``SubmatrixSGD``); its ``lr``, ``momentum`` and ``dampening`` follow the schedule.
-        eval_every: evaluate on ``test`` after every ``eval_every``-th epoch and after the last.
-        eval_batch_size: examples per evaluation batch (conv nets run faster in small ones).
-        seed: fixes the order of examples (model init is seeded by the caller).
+        batches: the minibatches of each epoch (:func:`minibatches` for in-memory tensors).
+        optimizer: any torch optimiser; ``schedule(epoch, epochs)`` sets its param-group
+            settings at the start of every epoch (:func:`sgd_schedule`, :func:`adam_schedule`).
+        loss: ``loss(model, batch)``, the scalar minimised (default: :func:`cross_entropy`).
+        before_step: called after ``backward`` and before the update (e.g. :func:`clip_grad_norm`).
+        after_step: called after every update (e.g. :func:`max_norm`).
+        monitor: metrics of a held-out split (:func:`classification_monitor`), taken in
+            eval mode after every ``eval_every``-th epoch and after the last.
 
     Returns:
-        Per-epoch curves: ``epoch`` (1-based), ``lr``, ``momentum``, ``train_loss``,
-        ``test_errors`` (count), ``test_error`` (%), ``test_loss`` (these three None after
-        epochs not evaluated), ``train_seconds`` (the epoch's training steps alone) and
-        ``seconds`` (with the evaluation).
+        Per-epoch curves: ``epoch`` (1-based), the schedule's settings (``lr``, ...),
+        ``train_loss`` (the mean of ``loss`` over the epoch's examples, weighted by batch
+        length), ``monitor_<name>`` for each monitor metric (None after epochs not
+        evaluated), ``train_seconds`` (the epoch's training steps alone) and ``seconds``
+        (with the evaluation).
     """
-    if epochs < 1 or batch_size < 1 or eval_every < 1:
-        raise ValueError(f"epochs, batch_size and eval_every must be >= 1, got epochs={epochs!r}, "
-                         f"batch_size={batch_size!r}, eval_every={eval_every!r}")
-    check_probability(momentum, "momentum")
-    if max_norm is not None and (max_norm <= 0 or not max_norm_weights):
-        raise ValueError(f"max_norm must be > 0 and come with the weights it constrains, got {max_norm!r}")
-    x, y = train
-    n = len(y)
-    order = torch.Generator().manual_seed(seed)
-    if optimizer is None:
-        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
-                                    weight_decay=weight_decay)
-    curves: dict[str, list] = {k: [] for k in ("epoch", "lr", "momentum", "train_loss", "test_errors", "test_error", "test_loss", "train_seconds", "seconds")}
+    check_positive_int(epochs, "epochs")
+    check_positive_int(eval_every, "eval_every")
+    curves: dict[str, list] = {"epoch": []}
+
+    def record(key: str, value) -> None:
+        curves.setdefault(key, [None] * (len(curves["epoch"]) - 1)).append(value)
 
     from tqdm.auto import tqdm
 
@@ -146,35 +227,45 @@ def fit(
     model.train()
     for epoch in bar:
         start = time.perf_counter()
-        m = momentum_at(epoch, momentum, momentum_start, momentum_ramp_epochs)
-        rate = lr_at(epoch, lr, lr_decay, lr_milestones, lr_gamma)
+        settings = schedule(epoch, epochs)
         for group in optimizer.param_groups:
-            group.update(lr=rate, momentum=m, dampening=m if lr_times_one_minus_momentum else 0.0)
-        loss_sum = torch.zeros((), device=y.device)
-        for idx in torch.randperm(n, generator=order).to(y.device).split(batch_size):
-            xb, yb = x[idx], y[idx]
-            if augment is not None:
-                xb = augment(xb)
-            loss = F.cross_entropy(model(xb), yb)
+            group.update(settings)
+        loss_sum, count = None, 0
+        for batch in batches(epoch):
+            value = loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            value.backward()
+            if before_step is not None:
+                before_step()
             optimizer.step()
-            if max_norm is not None:
-                apply_max_norm(max_norm_weights, max_norm)
-            loss_sum += loss.detach() * len(yb)
-        train_loss = float(loss_sum) / n  # synchronises, so the training time below is complete
+            if after_step is not None:
+                after_step()
+            n = len(batch[-1])
+            term = value.detach() * n
+            loss_sum = term if loss_sum is None else loss_sum + term
+            count += n
+        if count == 0:
+            raise ValueError(f"epoch {epoch + 1} had no minibatches")
+        train_loss = float(loss_sum) / count  # synchronises, so the training time below is complete
         trained = time.perf_counter()
-        errors, test_error, test_loss = None, None, None
-        if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
-            errors, test_loss = evaluate(model, test, eval_batch_size)
-            test_error = 100.0 * errors / len(test[1])
-            bar.set_postfix(test_err=f"{test_error:.2f}%", loss=f"{train_loss:.3f}")
-        for key, value in (
-            ("epoch", epoch + 1), ("lr", rate), ("momentum", m), ("train_loss", train_loss),
-            ("test_errors", errors), ("test_error", test_error), ("test_loss", test_loss),
-            ("train_seconds", trained - start), ("seconds", time.perf_counter() - start),
-        ):
-            curves[key].append(value)
+        measured = {}
+        if monitor is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+            was_training = model.training
+            model.eval()
+            measured = monitor(model)
+            model.train(was_training)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in measured.items()}, loss=f"{train_loss:.3f}")
+        curves["epoch"].append(epoch + 1)
+        for key, value in settings.items():
+            record(key, value)
+        record("train_loss", train_loss)
+        for key, value in measured.items():
+            record(f"monitor_{key}", value)
+        record("train_seconds", trained - start)
+        record("seconds", time.perf_counter() - start)
+        for key in curves:  # monitor metrics on epochs not evaluated
+            if len(curves[key]) < len(curves["epoch"]):
+                curves[key].append(None)
     bar.close()
     return curves
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import data
-from ..methods import DepthDropoutResNet
+from .. import data, models
 from ..train import seed_everything
 from . import _cifar
 from ._config import apply_overrides, check_int
@@ -117,7 +116,7 @@ def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
 
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     seed_everything(seed)
-    model = DepthDropoutResNet(config["depth"], p=0.0)
+    model = models.ResNet(config["depth"])
     curves = _cifar.train_classifier(model, config, seed, cutout_length=length_of(arm), monitor="val",
                                      progress=progress, desc=f"{arm} seed {seed}")
     curves["val_error"] = curves.pop("test_error")  # fit's "test" split is the validation split here

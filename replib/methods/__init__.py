@@ -3,8 +3,12 @@
 Each method is a pure function with an explicit ``training`` argument plus a thin
 ``nn.Module`` that calls it. Docstrings name the paper, the tensor shapes, how masks
 are drawn (per element / channel / example / minibatch) and what happens at test time.
+Layers that draw masks in ``train()`` subclass :class:`StochasticLayer`, which is how
+:func:`mc_predict` finds them. This package imports nothing from the rest of ``replib``
+but ``replib._validate``.
 """
 
+from ._stochastic import StochasticLayer
 from .batchwise import BatchwiseDropoutMLP, SubmatrixSGD
 from .cutout import Cutout, cutout
 from .depth_dropout import DepthDropoutBlock, DepthDropoutResNet, depth_dropout_residual
@@ -17,7 +21,7 @@ from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
     "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DepthDropoutResNet", "DropConnectLinear", "Dropout",
-    "MCPrediction", "SpatialDropout", "StandoutLinear", "SubmatrixSGD", "VariationalLSTM",
+    "MCPrediction", "SpatialDropout", "StandoutLinear", "StochasticLayer", "SubmatrixSGD", "VariationalLSTM",
     "cutout", "depth_dropout_residual", "dropconnect_linear", "dropout", "mc_predict", "per_example_masks",
     "spatial_dropout", "standout_keep_probability", "standout_linear",
 ]

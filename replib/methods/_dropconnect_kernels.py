@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from ._checks import check_probability
+from .._validate import check_probability
 
 # Numba's default OpenMP threading layer leaves its worker threads spin-waiting after
 # every parallel kernel; in the same process they starve torch's own OpenMP threads

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import ACTIVATIONS, check_choice, check_probability
+from .._validate import check_choice, check_probability
+from ._activations import INNER_ACTIVATIONS
 
 
 def submatrix_index(rows: torch.Tensor, cols: torch.Tensor | None, n_cols: int) -> torch.Tensor:
@@ -59,7 +60,7 @@ class BatchwiseDropoutMLP(nn.Module):
         self.p_hidden = check_probability(p_hidden, "p_hidden")
         if self.p_input == 1.0 or self.p_hidden == 1.0:
             raise ValueError("batchwise dropout keeps at least one unit: p_input and p_hidden must be < 1")
-        self.activation = check_choice(activation, ACTIVATIONS, "activation")
+        self.activation = check_choice(activation, INNER_ACTIVATIONS, "activation")
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         ps = [self.p_input] + [self.p_hidden] * (len(sizes) - 2) + [0.0]
         self.kept = [kept_count(n, p) for n, p in zip(sizes, ps)]
@@ -75,7 +76,7 @@ class BatchwiseDropoutMLP(nn.Module):
         ]
 
     def forward(self, x: torch.Tensor, pattern: list[torch.Tensor] | None = None) -> torch.Tensor:
-        act = ACTIVATIONS[self.activation]
+        act = INNER_ACTIVATIONS[self.activation]
         x = x.flatten(1)
         if not self.training:
             h = x
@@ -99,7 +100,7 @@ class BatchwiseDropoutMLP(nn.Module):
 
     def dense_equivalent(self, x: torch.Tensor, pattern: list[torch.Tensor]) -> torch.Tensor:
         """The same training forward as a masked dense computation (for tests): zeros for dropped units."""
-        act = ACTIVATIONS[self.activation]
+        act = INNER_ACTIVATIONS[self.activation]
         masks = [torch.zeros(n, device=x.device).index_fill_(0, k, 1.0) for n, k in zip(self.sizes, pattern)]
         h = x.flatten(1) * masks[0]
         for i, layer in enumerate(self.linears):

@@ -24,14 +24,13 @@ test-time outputs are rescaled (the issue specifies that they are not).
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_probability
+from .._validate import check_positive_int, check_probability
 
 
 def depth_dropout_residual(
@@ -64,12 +63,6 @@ def depth_dropout_residual(
     return out.index_add(0, kept, main(x.index_select(0, kept)))
 
 
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 class DepthDropoutBlock(nn.Module):
     """A CIFAR-style residual block with depth dropout; see :func:`depth_dropout_residual`.
 
@@ -79,8 +72,8 @@ class DepthDropoutBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, p: float = 0.5) -> None:
         super().__init__()
-        in_channels = _check_positive_int(in_channels, "in_channels")
-        out_channels = _check_positive_int(out_channels, "out_channels")
+        in_channels = check_positive_int(in_channels, "in_channels")
+        out_channels = check_positive_int(out_channels, "out_channels")
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
         self.p = check_probability(p)
@@ -119,11 +112,11 @@ class DepthDropoutResNet(nn.Module):
 
     def __init__(self, depth: int = 20, p: float = 0.5, num_classes: int = 10) -> None:
         super().__init__()
-        depth = _check_positive_int(depth, "depth")
+        depth = check_positive_int(depth, "depth")
         if (depth - 2) % 6 != 0 or depth < 8:
             raise ValueError(f"depth must be 6k + 2 with k >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
         self.p = check_probability(p)
-        num_classes = _check_positive_int(num_classes, "num_classes")
+        num_classes = check_positive_int(num_classes, "num_classes")
         k = (depth - 2) // 6
         self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
         blocks, channels = [], 16

@@ -52,9 +52,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .._validate import check_choice, check_positive_int, check_probability
 from . import _dropconnect_kernels as kernels
-from ._checks import ACTIVATIONS, check_choice, check_probability
+from ._activations import INNER_ACTIVATIONS
 from ._dropconnect_kernels import per_example_masks
+from ._stochastic import StochasticLayer
 
 __all__ = ["DropConnectLinear", "dropconnect_linear", "per_example_masks"]
 
@@ -103,7 +105,7 @@ def dropconnect_linear(
         ``(N, out_features)`` activations.
     """
     p = check_probability(p)
-    act = ACTIVATIONS[check_choice(activation, ACTIVATIONS, "activation")]
+    act = INNER_ACTIVATIONS[check_choice(activation, INNER_ACTIVATIONS, "activation")]
     check_choice(masks, MASKS, "masks")
     check_choice(inference, INFERENCE, "inference")
     check_choice(backend, BACKENDS, "backend")
@@ -140,8 +142,7 @@ def dropconnect_linear(
     mean = keep * F.linear(x, weight, bias)
     if inference == "mean" or p == 0.0:
         return act(mean)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"samples must be an int >= 1, got {samples!r}")
+    samples = check_positive_int(samples, "samples")
     second = F.linear(x * x, weight * weight, None if bias is None else bias * bias)
     std = (keep * (1.0 - keep) * second).sqrt()
     total = torch.zeros_like(mean)
@@ -201,7 +202,7 @@ class _PerExampleDropConnect(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
-class DropConnectLinear(nn.Module):
+class DropConnectLinear(StochasticLayer):
     """Linear layer with DropConnect and its activation; see :func:`dropconnect_linear`.
 
     Shapes: input ``(N, in_features)``, output ``(N, out_features)``. In ``eval()`` mode the
@@ -224,7 +225,7 @@ class DropConnectLinear(nn.Module):
     ) -> None:
         super().__init__()
         self.p = check_probability(p)
-        self.activation = check_choice(activation, ACTIVATIONS, "activation")
+        self.activation = check_choice(activation, INNER_ACTIVATIONS, "activation")
         self.masks = check_choice(masks, MASKS, "masks")
         self.inference = check_choice(inference, INFERENCE, "inference")
         self.backend = check_choice(backend, BACKENDS, "backend")

@@ -14,9 +14,9 @@ for the mean network).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ._checks import check_probability
+from .._validate import check_probability
+from ._stochastic import StochasticLayer
 
 
 def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Tensor:
@@ -45,7 +45,7 @@ def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Ten
     return x * scaled_mask
 
 
-class Dropout(nn.Module):
+class Dropout(StochasticLayer):
     """Module form of :func:`dropout`: per-element masks in ``train()``, identity in ``eval()``.
 
     Shapes: input ``(*)``, output ``(*)``.

@@ -12,22 +12,18 @@ mode is restored afterwards, even if a pass raises.
 
 from __future__ import annotations
 
-import numbers
 from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
 
-from .dropconnect import DropConnectLinear
-from .dropout import Dropout
-from .rnn_dropout import VariationalLSTM
-from .spatial_dropout import SpatialDropout
-from .standout import StandoutLinear
+from .._validate import check_positive_int
+from ._stochastic import StochasticLayer
 
-# Modules whose training mode means "sample masks"; nothing else is switched on.
-STOCHASTIC_MODULES: tuple[type[nn.Module], ...] = (
-    nn.modules.dropout._DropoutNd, Dropout, SpatialDropout, DropConnectLinear, StandoutLinear, VariationalLSTM,
-)
+# Modules whose training mode means "sample masks"; nothing else is switched on. Our own
+# layers (Dropout, SpatialDropout, DropConnectLinear, StandoutLinear, VariationalLSTM)
+# subclass StochasticLayer, so this module needs to import none of them.
+STOCHASTIC_MODULES: tuple[type[nn.Module], ...] = (nn.modules.dropout._DropoutNd, StochasticLayer)
 
 
 class MCPrediction(NamedTuple):
@@ -50,8 +46,9 @@ def mc_predict(
     """Monte Carlo dropout prediction of ``model`` on ``x``.
 
     Args:
-        model: any module; its dropout-type layers (:data:`STOCHASTIC_MODULES`) sample
-            masks, every other layer (batch norm included) stays in eval mode.
+        model: any module; its dropout-type layers (:data:`STOCHASTIC_MODULES`: PyTorch's
+            ``nn.Dropout*`` and every :class:`~replib.methods._stochastic.StochasticLayer`)
+            sample masks, every other layer (batch norm included) stays in eval mode.
         x: the input, any shape ``model`` accepts.
         samples: number of stochastic forward passes, >= 1.
         transform: applied to each pass's output before averaging, e.g.
@@ -62,12 +59,12 @@ def mc_predict(
         :class:`MCPrediction`: ``mean`` and ``std`` (population sd over passes; zero for a
         single pass) with the shape of one output, and ``samples`` or None.
     """
-    if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
-        raise ValueError(f"samples must be an int >= 1, got {samples!r}")
+    samples = check_positive_int(samples, "samples")
     stochastic = [m for m in model.modules() if isinstance(m, STOCHASTIC_MODULES)]
     if not stochastic:
         raise ValueError(
-            f"{type(model).__name__} has no dropout layer ({', '.join(t.__name__ for t in STOCHASTIC_MODULES)}): "
+            f"{type(model).__name__} has no dropout layer (an nn.Dropout* or a replib StochasticLayer such as "
+            "Dropout, SpatialDropout, DropConnectLinear, StandoutLinear, VariationalLSTM): "
             "every pass would be identical"
         )
     modes = {m: m.training for m in model.modules()}

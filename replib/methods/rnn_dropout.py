@@ -40,7 +40,8 @@ import numbers
 import torch
 from torch import nn
 
-from ._checks import check_choice, check_probability
+from .._validate import check_choice, check_probability
+from ._stochastic import StochasticLayer
 
 MODES = ("variational", "naive", "none")
 
@@ -79,7 +80,7 @@ def _lstm_recurrence(
     return torch.stack(outputs), h, c
 
 
-class VariationalLSTM(nn.Module):
+class VariationalLSTM(StochasticLayer):
     """LSTM language model with variational, naive or no dropout; see the module docstring.
 
     Args:

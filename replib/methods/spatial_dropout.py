@@ -17,9 +17,9 @@ versions, an unbatched ``(C, H, W)`` image; we refuse to guess and reject anythi
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ._checks import check_probability
+from .._validate import check_probability
+from ._stochastic import StochasticLayer
 
 SPATIAL_DIMS = (4, 5)  # (N, C, H, W) and (N, C, D, H, W)
 
@@ -55,7 +55,7 @@ def spatial_dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> t
     return x * scaled_mask
 
 
-class SpatialDropout(nn.Module):
+class SpatialDropout(StochasticLayer):
     """Module form of :func:`spatial_dropout`: whole maps dropped per example in ``train()``, identity in ``eval()``.
 
     Shapes: input ``(N, C, H, W)`` or ``(N, C, D, H, W)``, output the same.

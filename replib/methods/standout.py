@@ -25,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import ACTIVATIONS, check_choice
+from .._validate import check_choice
+from ._activations import INNER_ACTIVATIONS
+from ._stochastic import StochasticLayer
 
 
 def _check_real(value, name):
@@ -50,7 +52,7 @@ def standout_linear(
 ) -> torch.Tensor:
     """Linear layer, activation and standout mask. ``(N, in)`` -> ``(N, out)``."""
     alpha, beta = _check_real(alpha, "alpha"), _check_real(beta, "beta")
-    act = ACTIVATIONS[check_choice(activation, ACTIVATIONS, "activation")]
+    act = INNER_ACTIVATIONS[check_choice(activation, INNER_ACTIVATIONS, "activation")]
     pre = F.linear(x, weight, bias)
     keep = standout_keep_probability(pre, alpha, beta)
     if training:
@@ -58,7 +60,7 @@ def standout_linear(
     return act(pre) * keep
 
 
-class StandoutLinear(nn.Module):
+class StandoutLinear(StochasticLayer):
     """Module form of :func:`standout_linear`; ``last_keep`` holds π of the latest forward pass.
 
     Shapes: input ``(N, in_features)``, output ``(N, out_features)``.
@@ -68,7 +70,7 @@ class StandoutLinear(nn.Module):
                  activation: str = "relu") -> None:
         super().__init__()
         self.alpha, self.beta = _check_real(alpha, "alpha"), _check_real(beta, "beta")
-        self.activation = check_choice(activation, ACTIVATIONS, "activation")
+        self.activation = check_choice(activation, INNER_ACTIVATIONS, "activation")
         self.linear = nn.Linear(in_features, out_features)
 
     @property
