@@ -81,7 +81,7 @@ Device = Annotated[str, AfterValidator(_device)]
 class SubSpec(BaseModel):
     """A nested part of a config (one arm's settings, a second task's): strict, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
 
 
 class Spec(SubSpec):

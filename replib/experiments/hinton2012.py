@@ -13,47 +13,70 @@ the total decay 0.998**3000 and the ramp's share of training (1/6) are preserved
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field, model_validator
 
+from .. import claims as rule
 from .. import data
+from .._validate import DropProbability, Fraction, PositiveFloat, PositiveInt, Probability, Spec, SubSpec, Widths
 from ..models import MLP
-from ..train import fit, seed_everything
-from ._config import apply_overrides
+from ..train import classification_monitor, exponential_decay, fit, linear_ramp, max_norm, minibatches, sgd_schedule
+from . import _legacy
 
 PAPER = "hinton2012"
 TITLE = "Hinton et al. 2012: dropout on MNIST"
 PAPER_EPOCHS, PAPER_LR_DECAY, PAPER_RAMP_EPOCHS = 3000, 0.998, 500  # App. A.1 (p.8)
 
+
+class Arm(SubSpec):
+    p_input: DropProbability = Field(description="drop probability of the pixels")
+    p_hidden: DropProbability = Field(description="drop probability of every hidden unit")
+    lr: PositiveFloat = Field(description="learning rate (the step is scaled by 1 - momentum, App. A.1)")
+    max_sq_length: PositiveFloat | None = Field(description="bound on each hidden unit's squared incoming weight length; None: unconstrained")
+
+
 # Learning rates: App. A.1's rate of 10 (times 1 - momentum) diverges with ReLU units
 # from the first epoch (probe in the chapter's deviations), so the dropout arms use 1.0;
-# the unconstrained no-dropout net needs a smaller one still (0.3), as the issue notes.
-_ARMS = {
-    "none": {"p_input": 0.0, "p_hidden": 0.0, "lr": 0.3, "max_sq_length": None},
-    "hidden": {"p_input": 0.0, "p_hidden": 0.5, "lr": 1.0, "max_sq_length": 15.0},
-    "input+hidden": {"p_input": 0.2, "p_hidden": 0.5, "lr": 1.0, "max_sq_length": 15.0},
+# the unconstrained no-dropout net needs a smaller one still (0.3).
+ARMS = {
+    "none": Arm(p_input=0.0, p_hidden=0.0, lr=0.3, max_sq_length=None),
+    "hidden": Arm(p_input=0.0, p_hidden=0.5, lr=1.0, max_sq_length=15.0),
+    "input+hidden": Arm(p_input=0.2, p_hidden=0.5, lr=1.0, max_sq_length=15.0),
 }
-_COMMON = {
-    "dataset": "mnist",
-    "hidden": [800, 800],  # units per hidden layer: the 784-800-800-10 net of Figure 1
-    "activation": "relu",  # not stated in the 2012 text; Srivastava et al. 2014 report ReLU best
-    "init_std": 0.01,  # weights ~ N(0, 0.01^2), App. A.1
-    "batch_size": 100,
-    "momentum_start": 0.5,
-    "momentum": 0.99,
-    "lr_decay": None,  # None: compress 0.998/epoch over 3000 epochs to `epochs`
-    "momentum_ramp_epochs": None,  # None: 500/3000 of `epochs`
-    "train_subset": None,  # None: all 60,000 training images
-    "test_subset": None,  # None: all 10,000 test images
-    "device": "cpu",
-    "arms": _ARMS,
-}
+
+
+class Config(Spec):
+    dataset: Literal["mnist"] = Field("mnist", description="the data set")
+    hidden: Widths = Field([800, 800], description="units per hidden layer: the 784-800-800-10 net of Figure 1")
+    activation: Literal["relu", "tanh", "sigmoid"] = Field(
+        "relu", description="not stated in the 2012 text; Srivastava et al. 2014 report ReLU best")
+    init_std: PositiveFloat | None = Field(0.01, description="weights ~ N(0, init_std^2) (App. A.1); None: PyTorch's default")
+    batch_size: PositiveInt = Field(100, description="examples per minibatch")
+    momentum_start: Probability = Field(0.5, description="momentum at the start of the ramp")
+    momentum: Probability = Field(0.99, description="momentum after the ramp")
+    lr_decay: PositiveFloat | None = Field(
+        None, description="learning-rate factor per epoch; None: 0.998 per epoch over 3000 epochs, compressed to `epochs`")
+    momentum_ramp: Fraction = Field(PAPER_RAMP_EPOCHS / PAPER_EPOCHS, description="share of the run over which momentum ramps up")
+    train_size: PositiveInt | None = Field(None, description="training images; None: all 60,000")
+    test_size: PositiveInt | None = Field(None, description="test images; None: all 10,000")
+    arms: dict[str, Arm] = Field(ARMS, min_length=1, description="the arms and their settings")
+    epochs: PositiveInt = Field(40, description="passes over the training set; the schedule is compressed to fit")
+
+    @model_validator(mode="after")
+    def _compress_schedule(self):
+        if self.lr_decay is None:  # the paper's total decay, 0.998**3000, spread over `epochs`
+            self.lr_decay = PAPER_LR_DECAY ** (PAPER_EPOCHS / self.epochs)
+        return self
+
+
 PROFILES = {
-    "smoke": {**_COMMON, "hidden": [128, 128], "init_std": None, "epochs": 3, "train_subset": 5000, "test_subset": 1000, "seeds": 1},
-    "cpu": {**_COMMON, "epochs": 40, "seeds": 3},
-    "paper": {**_COMMON, "epochs": PAPER_EPOCHS, "seeds": 5},
+    "smoke": {"hidden": [128, 128], "init_std": None, "epochs": 3, "train_size": 5000, "test_size": 1000, "seeds": 1},
+    "cpu": {"epochs": 40, "seeds": 3},
+    "paper": {"epochs": PAPER_EPOCHS, "seeds": 5},
 }
 
 PAPER_VALUES = [
@@ -90,63 +113,63 @@ PLATEAU_ERRORS = 5
 PAPER_LEVEL_SLACK = 0.10
 
 
-def _sd(value: float) -> float | None:
-    """Rounded sd for the result file; None for a single seed."""
-    return None if np.isnan(value) else round(float(value), 2)
-
-
-def resolve(profile: str, **overrides) -> dict:
-    """The profile's config with ``overrides`` applied and the compressed schedule filled in."""
-    config = apply_overrides(PAPER, PROFILES, profile, overrides)
-    epochs = config["epochs"]
-    hidden = config["hidden"]
-    if not isinstance(hidden, list) or not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
-        raise ValueError(
-            f"hidden must be a non-empty list of positive ints, e.g. [1200, 1200], got {hidden!r} "
-            "(from papermill pass lists as YAML: -y 'hidden: [1200, 1200]')"
-        )
-    if config["lr_decay"] is None:
-        config["lr_decay"] = PAPER_LR_DECAY ** (PAPER_EPOCHS / epochs)
-    if config["momentum_ramp_epochs"] is None:
-        config["momentum_ramp_epochs"] = round(epochs * PAPER_RAMP_EPOCHS / PAPER_EPOCHS)
-    return config
-
-
-def arms(config: dict) -> list[str]:
-    return list(config["arms"])
+def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
+    return [(arm, seed) for seed in seeds for arm in config["arms"]]
 
 
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
-    """Train one net of ``arm`` with ``seed``; return final metrics and per-epoch curves."""
-    train, test = data.mnist_tensors(config["train_subset"], config["test_subset"], config["device"])
+    """Train one net of ``arm`` (already seeded with ``seed``); return final metrics and per-epoch curves."""
+    train, test = data.mnist_tensors(config["train_size"], config["test_size"], config["device"])
     spec = config["arms"][arm]
-    seed_everything(seed)
     model = MLP(
         [784, *config["hidden"], 10], config["activation"], spec["p_input"], spec["p_hidden"], config["init_std"]
     ).to(config["device"])
-    max_norm = math.sqrt(spec["max_sq_length"]) if spec["max_sq_length"] else None
+    constraint = spec["max_sq_length"]
     curves = fit(
-        model, train, test,
-        epochs=config["epochs"], batch_size=config["batch_size"], lr=spec["lr"], lr_decay=config["lr_decay"],
-        momentum=config["momentum"], momentum_start=config["momentum_start"],
-        momentum_ramp_epochs=config["momentum_ramp_epochs"], lr_times_one_minus_momentum=True,
-        max_norm=max_norm, max_norm_weights=[layer.weight for layer in model.hidden_layers],
-        seed=seed, progress=progress, desc=f"{arm} seed {seed}",
+        model, minibatches(train, config["batch_size"], seed),
+        epochs=config["epochs"],
+        optimizer=torch.optim.SGD(model.parameters(), lr=spec["lr"]),
+        schedule=sgd_schedule(exponential_decay(spec["lr"], config["lr_decay"]),
+                              linear_ramp(config["momentum_start"], config["momentum"], config["momentum_ramp"]),
+                              dampened=True),
+        after_step=max_norm([layer.weight for layer in model.hidden_layers], math.sqrt(constraint)) if constraint else None,
+        monitor=classification_monitor(test), progress=progress, desc=f"{arm} seed {seed}",
     )
     metrics = {
-        "test_errors": curves["test_errors"][-1],
-        "test_error": curves["test_error"][-1],
-        "best_test_errors": min(curves["test_errors"]),
+        "test_errors": curves["monitor_errors"][-1],
+        "test_error": curves["monitor_error"][-1],
+        "best_test_errors": min(curves["monitor_errors"]),
         "train_loss": curves["train_loss"][-1],
         "seconds_per_epoch": float(np.mean(curves["seconds"])),
     }
     return {"metrics": metrics, "curves": curves}
 
 
+@_legacy.upgrades(PAPER)
+def _upgrade(result: dict) -> dict:
+    """Results written with ``train_subset``/``test_subset``, the ramp in epochs and monitor curves named ``test_*``."""
+    config = _legacy.rename(result["config"], {"train_subset": "train_size", "test_subset": "test_size"})
+    ramp_epochs = config.pop("momentum_ramp_epochs")
+    config["momentum_ramp"] = PAPER_RAMP_EPOCHS / PAPER_EPOCHS
+    assert round(config["momentum_ramp"] * config["epochs"]) == ramp_epochs, "the ramp ran over another share"
+    result["config"] = {k: config[k] for k in Config.model_fields}
+    for r in result["runs"]:
+        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
+    return result
+
+
 # --------------------------------------------------------------------------- analysis
 
 
-def mean_curves(runs: list[dict], key: str = "test_errors") -> pd.DataFrame:
+def final_errors(runs: list[dict]) -> dict[str, dict[int, float]]:
+    """Final test errors, arm -> seed -> count."""
+    out: dict[str, dict[int, float]] = {}
+    for r in runs:
+        out.setdefault(r["arm"], {})[r["seed"]] = r["metrics"]["test_errors"]
+    return out
+
+
+def mean_curves(runs: list[dict], key: str = "monitor_errors") -> pd.DataFrame:
     """Per-epoch mean and sd over seeds of ``key``, one row per (arm, epoch)."""
     rows = [
         {"arm": r["arm"], "seed": r["seed"], "epoch": e, key: v}
@@ -155,62 +178,61 @@ def mean_curves(runs: list[dict], key: str = "test_errors") -> pd.DataFrame:
     return pd.DataFrame(rows).groupby(["arm", "epoch"], sort=False)[key].agg(["mean", "std"]).reset_index()
 
 
-def final_errors(runs: list[dict]) -> pd.DataFrame:
-    """Final test errors per arm: mean, sd (over seeds, ddof=1) and number of seeds."""
-    df = pd.DataFrame([{"arm": r["arm"], "errors": r["metrics"]["test_errors"]} for r in runs])
-    return df.groupby("arm", sort=False)["errors"].agg(["mean", "std", "count"])
-
-
 def plateau_epoch(curve: np.ndarray, tol: float = PLATEAU_ERRORS) -> int:
     """First 1-based epoch after which ``curve`` never improves on its value by more than ``tol``."""
     future_min = np.minimum.accumulate(curve[::-1])[::-1]
     return int(np.argmax(curve - future_min <= tol)) + 1
 
 
-def claims(config: dict, runs: list[dict]) -> list[dict]:
-    """The chapter's claims, computed from the runs (mean over seeds)."""
-    stats = final_errors(runs)
-    final = stats["mean"]
-    order = ["none", "hidden", "input+hidden"]
-    ordered = bool(final["none"] > final["hidden"] > final["input+hidden"])
+def gains_after_plateau(runs: list[dict]) -> tuple[dict[int, int], dict[str, dict[int, float]]]:
+    """Per seed: the epoch the no-dropout net stops improving, and each dropout arm's gain in errors after it."""
+    curves = {(r["arm"], r["seed"]): np.asarray(r["curves"]["monitor_errors"], dtype=float) for r in runs}
+    stops = {seed: plateau_epoch(c) for (arm, seed), c in curves.items() if arm == "none"}
+    gains = {arm: {seed: float(curves[(arm, seed)][stop - 1] - curves[(arm, seed)][-1]) for seed, stop in stops.items()}
+             for arm in ("hidden", "input+hidden")}
+    return stops, gains
 
+
+def claims(config: dict, runs: list[dict]) -> list[dict]:
+    """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds."""
+    final = final_errors(runs)
     levels = {v["arm"]: v["value"] for v in PAPER_VALUES if v["id"] in ("hidden_dropout", "input_hidden_dropout")}
-    curves = mean_curves(runs)
-    by_arm = {arm: g["mean"].to_numpy() for arm, g in curves.groupby("arm", sort=False)}
-    stop = plateau_epoch(by_arm["none"])
-    later_gain = {arm: float(by_arm[arm][stop - 1] - by_arm[arm][-1]) for arm in ("hidden", "input+hidden")}
-    keeps_improving = stop < config["epochs"] and all(g > PLATEAU_ERRORS for g in later_gain.values())
+    stops, gains = gains_after_plateau(runs)
     return [
-        {
-            "id": "final_error_order",
-            "statement": "Final test errors order none > hidden > input+hidden (mean over seeds).",
-            "holds": ordered,
-            "evidence": {"mean_final_test_errors": {arm: round(float(final[arm]), 2) for arm in order},
-                         "sd_final_test_errors": {arm: _sd(stats.loc[arm, "std"]) for arm in order}},
-        },
-        {
-            "id": "paper_levels",
-            "statement": (
-                f"The dropout nets reach the paper's levels: within {PAPER_LEVEL_SLACK:.0%} of 'about 130' "
-                "(hidden) and 'about 110' (input+hidden) test errors (mean over seeds)."
-            ),
-            "holds": bool(all(final[arm] <= level * (1 + PAPER_LEVEL_SLACK) for arm, level in levels.items())),
-            "evidence": {"paper": levels, "ours": {arm: round(float(final[arm]), 2) for arm in levels}},
-        },
-        {
-            "id": "dropout_keeps_improving",
-            "statement": (
-                "After the no-dropout net has stopped improving (its mean test errors never again fall by more "
-                f"than {PLATEAU_ERRORS}), both dropout nets still improve by more than {PLATEAU_ERRORS} errors."
-            ),
-            "holds": bool(keeps_improving),
-            "evidence": {
-                "none_plateau_epoch": stop,
-                "epochs": config["epochs"],
-                "test_errors_gained_after_plateau": {k: round(v, 2) for k, v in later_gain.items()},
-            },
-        },
+        rule.all_of("final_error_order", "Final test errors order none > hidden > input+hidden.", [
+            rule.direction("none_above_hidden", "none > hidden", final["none"], final["hidden"], claimed="greater",
+                           names=("none", "hidden"), digits=1, unit=" errors"),
+            rule.direction("hidden_above_input", "hidden > input+hidden", final["hidden"], final["input+hidden"],
+                           claimed="greater", names=("hidden", "input+hidden"), digits=1, unit=" errors"),
+        ]),
+        rule.all_of("paper_levels", (
+            f"The dropout nets reach the paper's levels: at most {PAPER_LEVEL_SLACK:.0%} above 'about 130' (hidden) "
+            "and 'about 110' (input+hidden) test errors."), [
+            rule.level(f"level_{arm}", f"{arm} ≤ {level} + {PAPER_LEVEL_SLACK:.0%}", final[arm], level,
+                       tolerance=PAPER_LEVEL_SLACK * level, name=arm, digits=1, unit=" errors")
+            for arm, level in levels.items()
+        ]),
+        rule.all_of("dropout_keeps_improving", (
+            "After the no-dropout net has stopped improving (its test errors never again fall by more than "
+            f"{PLATEAU_ERRORS}), both dropout nets still improve by more than {PLATEAU_ERRORS} errors."), [
+            rule.direction(f"{arm}_gains", f"{arm} gains > {PLATEAU_ERRORS} errors after the plateau", gains[arm],
+                           PLATEAU_ERRORS, claimed="greater", names=(f"{arm} gain", str(PLATEAU_ERRORS)), digits=1)
+            for arm in gains
+        ]),
     ]
+
+
+def facts(result: dict) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted from the result."""
+    final = final_errors(result["runs"])
+    stops, gains = gains_after_plateau(result["runs"])
+    cfg = result["config"]
+    out = {f"final_{arm.replace('+', '_')}": rule.mean_sd(v.values(), 1, " errors") for arm, v in final.items()}
+    out.update({f"gain_{arm.replace('+', '_')}": rule.mean_sd(v.values(), 1, " errors") for arm, v in gains.items()})
+    out["plateau_epochs"] = ", ".join(str(stops[s]) for s in sorted(stops))
+    out["epochs"] = str(cfg["epochs"])
+    out["paper_epochs_ratio"] = f"{PAPER_EPOCHS / cfg['epochs']:.0f}"
+    return out
 
 
 # --------------------------------------------------------------------------- presentation
@@ -224,29 +246,27 @@ def table(result: dict) -> pd.DataFrame:
     n_test = test_size(result["config"])
     paper = {v["arm"]: v for v in result["paper_values"] if v["unit"] == "test errors of 10,000"}
     rows = []
-    for arm, row in final.iterrows():
-        sd = 0.0 if np.isnan(row["std"]) else row["std"]
+    for arm, per_seed in final.items():
+        errors = list(per_seed.values())
         rows.append({
             "arm": ARM_LABELS[arm],
             "paper: test errors": f"{paper[arm]['value']}" + ("" if paper[arm]["confirmed"] else " (unconfirmed)"),
             "paper: source": paper[arm]["where"],
-            "ours: test errors (mean ± sd)": f"{row['mean']:.1f} ± {sd:.1f}",
-            "ours: test error %": f"{100 * row['mean'] / n_test:.2f} ± {100 * sd / n_test:.2f}",
-            "seeds": int(row["count"]),
+            "ours: test errors": rule.mean_sd(errors, 1),
+            "ours: test error %": rule.mean_sd([100 * e / n_test for e in errors], 2, " %"),
         })
     return pd.DataFrame(rows).set_index("arm")
 
 
 def test_size(config: dict) -> int:
-    return config["test_subset"] or 10_000
+    return config["test_size"] or 10_000
 
 
 def figure(result: dict):
     """Figure 1, ours: test errors against epoch per arm (mean line, ±1 sd band), the paper's levels marked."""
-    from .. import plotting
-
-    plotting.use_house_style()
     import matplotlib.pyplot as plt
+
+    from .. import plotting
 
     n_test = test_size(result["config"])
     curves = mean_curves(result["runs"])
@@ -278,3 +298,7 @@ def figure(result: dict):
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+FIGURES = {"figure1": figure}
+TABLES = {"paper_vs_ours": table}

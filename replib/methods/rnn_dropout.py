@@ -35,12 +35,11 @@ torch release this project pins.)
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import nn
 
-from .._validate import check_choice, check_probability
+from .._validate import check_choice, check_positive_int, check_probability
 from ._stochastic import StochasticLayer
 
 MODES = ("variational", "naive", "none")
@@ -115,8 +114,7 @@ class VariationalLSTM(StochasticLayer):
     ) -> None:
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(value, name)
         self.mode = check_choice(mode, MODES, "mode")
         self.p_embedding = check_probability(p_embedding, "p_embedding")
         self.p_input = check_probability(p_input, "p_input")
@@ -129,7 +127,10 @@ class VariationalLSTM(StochasticLayer):
                 "use mode='variational' for those"
             )
         if max(self.p_embedding, self.p_input, self.p_recurrent, self.p_output) >= 1.0:
-            raise ValueError("drop probabilities must be < 1: a layer that drops everything cannot learn")
+            raise ValueError(
+                "drop probabilities must be < 1: a layer that drops everything cannot learn; got "
+                f"p_embedding={p_embedding!r}, p_input={p_input!r}, p_recurrent={p_recurrent!r}, p_output={p_output!r}"
+            )
         self.per_gate = bool(per_gate)
         self.hidden_size, self.num_layers = hidden_size, num_layers
         self.embedding = nn.Embedding(vocab_size, hidden_size)
