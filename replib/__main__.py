@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
             before = experiments.store.read_json(experiments.store.result_path(paper, args.profile)) or {}
             was = {c["id"]: c.get("outcome", "holds" if c.get("holds") else "fails") for c in before.get("claims", [])}
             result = experiments.reanalyse(paper, args.profile)
-            print(f"{experiments.store.result_path(paper, args.profile)}: verdict {experiments.verdict(result['claims'])}")
+            print(f"recomputed the claims of {experiments.store.result_path(paper, args.profile)}; "
+                  f"verdict: {experiments.verdict(result['claims'])}")
             _print_claims(result, was)
         return 0
     result = experiments.run(

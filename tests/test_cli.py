@@ -39,3 +39,19 @@ def test_reanalyse_recomputes_claims_without_touching_the_runs(needs_mnist, caps
 def test_reanalyse_without_a_result_says_how_to_make_one():
     with pytest.raises(FileNotFoundError, match="make reproduce PAPER=hinton2012 PROFILE=smoke"):
         main(["reanalyse", "hinton2012", "--profile", "smoke"])
+
+
+def test_reanalyse_refuses_a_result_whose_runs_were_edited(needs_mnist):
+    assert main(["reproduce", "hinton2012", "--profile", "smoke", "--threads", "1"]) == 0
+    path = result_path("hinton2012", "smoke")
+    result = json.loads(path.read_text())
+    result["runs"][0]["metrics"]["test_errors"] -= 10
+    path.write_text(json.dumps(result))
+    with pytest.raises(RuntimeError, match=f"{path}: its runs are not those it was written with; reanalysing would"):
+        main(["reanalyse", "hinton2012", "--profile", "smoke"])
+
+
+def test_reanalyse_takes_a_paper_or_all_not_both(capsys):
+    with pytest.raises(SystemExit):
+        main(["reanalyse", "hinton2012", "--all"])
+    assert "a paper or --all, not both" in capsys.readouterr().err

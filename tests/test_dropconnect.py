@@ -4,6 +4,7 @@ numba backend's hash-drawn masks (exactness against a dense computation, rates, 
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -11,22 +12,45 @@ import torch
 from replib.methods import DropConnectLinear, dropconnect_linear
 from replib.methods.dropconnect import SEED_BOUND, per_example_masks
 
-Z = 5.0
+Z = 5.0  # |deviation| < 5 standard errors: a false failure has probability < 1e-6 per check
 
 
-@pytest.mark.parametrize("masks", ["per_example", "per_minibatch"])
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("p", [0.2, 0.5])
-def test_weight_drop_rate_binomial(masks, p):
-    """With a one-hot input, output unit o of example n is W[o, i] * M[n, o, i]: the mask is visible."""
-    out_features, n = 400, 64
-    weight = torch.ones(out_features, 1)
+def test_per_example_weight_drop_rate_binomial(backend, p):
+    """One input of 1 and weights of 1: output o of example n is M[n, o, 0], so y shows 256 x 400 = 102,400 draws."""
+    n, out_features = 256, 400
     for seed in range(3):
         torch.manual_seed(seed)
-        y = dropconnect_linear(torch.ones(n, 1), weight, None, p, True, activation="identity", masks=masks)
-        dropped = int((y == 0).sum())
-        draws = out_features * (n if masks == "per_example" else 1)
-        dropped = dropped if masks == "per_example" else int((y[0] == 0).sum())
+        y = dropconnect_linear(torch.ones(n, 1), torch.ones(out_features, 1), None, p, True, activation="identity",
+                               masks="per_example", backend=backend)
+        draws, dropped = y.numel(), int((y == 0).sum())
+        # 5 standard errors of a Binomial(102,400, p) count: about ±0.8% of the draws at p = 0.5
         assert abs(dropped - draws * p) < Z * math.sqrt(draws * p * (1 - p)), (seed, dropped, draws)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_per_minibatch_weight_drop_rate_binomial(p):
+    """Identity-matrix input and weights of 1: y[n, o] = M[o, n], the one shared mask, 200 x 500 = 100,000 draws."""
+    n_in, out_features = 200, 500
+    for seed in range(3):
+        torch.manual_seed(seed)
+        y = dropconnect_linear(torch.eye(n_in), torch.ones(out_features, n_in), None, p, True, activation="identity",
+                               masks="per_minibatch")
+        draws, dropped = y.numel(), int((y == 0).sum())
+        # 5 standard errors of a Binomial(100,000, p) count: about ±0.8% of the draws at p = 0.5
+        assert abs(dropped - draws * p) < Z * math.sqrt(draws * p * (1 - p)), (seed, dropped, draws)
+
+
+@pytest.mark.parametrize("masks,n,out_features", [("per_example", 200, 500), ("per_minibatch", 1, 100_000)])
+def test_bias_drop_rate_binomial(masks, n, out_features):
+    """Zero input, biases of 1: y[n, o] = m[n, o] (per example) or m[o] (per minibatch); 100,000 draws."""
+    p = 0.3
+    torch.manual_seed(0)
+    y = dropconnect_linear(torch.zeros(n, 1), torch.ones(out_features, 1), torch.ones(out_features), p, True,
+                           activation="identity", masks=masks)
+    draws, dropped = y.numel(), int((y == 0).sum())
+    assert abs(dropped - draws * p) < Z * math.sqrt(draws * p * (1 - p)), dropped  # 5 standard errors
 
 
 @pytest.mark.parametrize("backend", ["numba", "torch"])
@@ -41,17 +65,26 @@ def test_identical_inputs_get_different_outputs_only_with_per_example_masks(back
     assert all(torch.equal(y[0], y[i]) for i in range(8))
 
 
-def test_chunked_generation_matches_unchunked_statistics_and_shapes():
+def test_torch_backend_drawing_masks_in_chunks_gives_the_expected_pre_activation():
+    """Chunks of one example each (max_mask_elements = one mask): the mean over draws approaches (1 - p) W x."""
     torch.manual_seed(0)
-    weight, x = torch.randn(50, 40), torch.randn(33, 40)
-    y = dropconnect_linear(x, weight, torch.zeros(50), 0.5, True, max_mask_elements=50 * 40 * 4, backend="torch")
-    assert y.shape == (33, 50)
-    # Expected pre-activation is (1 - p) W x: the mean over many draws approaches it.
+    weight, x = torch.randn(50, 40), torch.randn(3, 40)
     torch.manual_seed(1)
-    draws = torch.stack([dropconnect_linear(x[:2], weight, None, 0.5, True, activation="identity",
-                                            max_mask_elements=2000, backend="torch") for _ in range(4000)])
-    sd = (0.25 * (weight**2) @ (x[:2] ** 2).T).sqrt().T / math.sqrt(4000)
-    assert ((draws.mean(0) - 0.5 * x[:2] @ weight.T).abs() < Z * sd).all()
+    draws = torch.stack([dropconnect_linear(x, weight, None, 0.5, True, activation="identity",
+                                            max_mask_elements=50 * 40, backend="torch") for _ in range(4000)])
+    # Var of one draw: p (1 - p) sum_i W[o, i]^2 x[n, i]^2; tolerance 5 standard errors of the mean of 4000
+    sd = (0.25 * (weight**2) @ (x**2).T).sqrt().T / math.sqrt(4000)
+    assert ((draws.mean(0) - 0.5 * x @ weight.T).abs() < Z * sd).all()
+
+
+def test_torch_backend_masks_every_example_when_the_last_chunk_is_partial():
+    """33 examples in chunks of 4: every row is computed, none left at zero or copied from another chunk."""
+    torch.manual_seed(0)
+    weight, x = torch.ones(50, 40), torch.ones(33, 40)
+    y = dropconnect_linear(x, weight, None, 0.5, True, activation="identity", max_mask_elements=50 * 40 * 4,
+                           backend="torch")
+    assert y.shape == (33, 50) and (y.sum(1) > 0).all()
+    assert len({tuple(row.tolist()) for row in y}) == 33
 
 
 def test_gradient_flows_only_through_kept_weights():
@@ -101,23 +134,32 @@ def test_identity_at_p_zero_in_training():
     torch.testing.assert_close(layer.train()(x), layer.linear(x))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"p": 1.5}, "p must be"), ({"masks": "per_batch"}, "'per_batch'"),
-    ({"inference": "sampling"}, "'sampling'"), ({"activation": "gelu"}, "'gelu'"),
-    ({"backend": "cuda"}, "'cuda'"),
+@pytest.mark.parametrize("kwargs,message", [
+    ({"p": 1.5}, "p must be a probability in [0, 1], got 1.5"),
+    ({"masks": "per_batch"}, "masks must be one of ['per_example', 'per_minibatch'], got 'per_batch'"),
+    ({"inference": "sampling"}, "inference must be one of ['mean', 'gaussian'], got 'sampling'"),
+    ({"activation": "gelu"}, "activation must be one of ['relu', 'tanh', 'sigmoid', 'identity'], got 'gelu'"),
+    ({"backend": "cuda"}, "backend must be one of ['auto', 'numba', 'torch'], got 'cuda'"),
 ])
-def test_bad_arguments_rejected(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         DropConnectLinear(4, 3, **kwargs)
 
 
+@pytest.mark.parametrize("samples", [0, 2.5, True])
+def test_bad_gaussian_sample_count_rejected(samples):
+    with pytest.raises(ValueError, match=re.escape(f"samples must be an int >= 1, got {samples!r}")):
+        dropconnect_linear(torch.ones(2, 4), torch.ones(3, 4), None, 0.5, False, inference="gaussian",
+                           samples=samples)
+
+
 def test_wrong_input_shape_rejected():
-    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+    with pytest.raises(ValueError, match=re.escape("x must be (N, 4), got shape (2, 5)")):
         DropConnectLinear(4, 3)(torch.randn(2, 5))
 
 
 def test_wrong_bias_shape_rejected():
-    with pytest.raises(ValueError, match=r"bias must be \(3,\)"):
+    with pytest.raises(ValueError, match=re.escape("bias must be (3,) or None, got shape (5,)")):
         dropconnect_linear(torch.ones(2, 4), torch.ones(3, 4), torch.ones(5), 0.5, True)
 
 
@@ -165,6 +207,7 @@ def test_numba_gradients_equal_dense_einsum_with_materialised_masks(activation):
 @pytest.mark.parametrize("which", ["weight", "bias"])
 @pytest.mark.parametrize("p", [0.2, 0.5])
 def test_hash_mask_drop_rate_binomial(which, p):
+    # 128,000 weight draws or 3,200 bias draws per seed; tolerance 5 standard errors of the count
     for seed in range(3):
         weight_mask, bias_mask = per_example_masks(seed, 64, 40, 50, 1 - p)
         mask = weight_mask if which == "weight" else bias_mask
@@ -227,13 +270,14 @@ def test_torch_manual_seed_makes_numba_training_reproducible():
 
 
 def test_numba_backend_rejects_float64():
-    with pytest.raises(ValueError, match="float32 CPU tensors, got torch.float64"):
+    with pytest.raises(ValueError, match=re.escape("backend='numba' needs float32 CPU tensors, got torch.float64 on "
+                                                   "cpu, torch.float64 on cpu")):
         dropconnect_linear(torch.ones(2, 3, dtype=torch.float64), torch.ones(4, 3, dtype=torch.float64), None,
                            0.5, True, backend="numba")
 
 
 def test_bad_backend_rejected_by_the_function():
-    with pytest.raises(ValueError, match="'numpy'"):
+    with pytest.raises(ValueError, match=re.escape("backend must be one of ['auto', 'numba', 'torch'], got 'numpy'")):
         dropconnect_linear(torch.ones(2, 3), torch.ones(4, 3), None, 0.5, True, backend="numpy")
 
 

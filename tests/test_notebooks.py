@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 from replib.results import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS_BY_NAME = {p.stem: p for p in NOTEBOOKS}
 SOURCES = NOTEBOOKS + sorted((REPO_ROOT / "book").glob("*.ipynb"))
 PAPERMILL = [sys.executable, "-m", "papermill"]
 
@@ -42,6 +46,42 @@ def test_help_notebook_documents_every_parameter(path):
         line = next((ln for ln in out.stdout.splitlines() if ln.strip().startswith(f"{name}:")), None)
         assert line is not None, f"papermill --help-notebook does not list {name!r}"
         assert "(default" in line, f"{name!r} has no type or default in --help-notebook"
+
+
+def section(nb, heading: str) -> str:
+    """The markdown of the level-2 section ``heading``, up to the next level-2 heading."""
+    text, inside = [], False
+    for cell in nb.cells:
+        for line in cell.source.splitlines() if cell.cell_type == "markdown" else []:
+            if line.startswith("## "):
+                inside = line[3:].strip() == heading
+            elif inside:
+                text.append(line)
+    return "\n".join(text)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_what_the_run_shows_quotes_numbers_only_from_the_result(path):
+    """Numbers in that section are glued from the result, so a rerun or reanalysis can never leave them stale."""
+    prose = section(nbformat.read(path, as_version=4), "What this run shows")
+    assert prose.strip(), "the chapter has no 'What this run shows' section"
+    unglued = re.sub(r"\{glue:md\}`[^`]+`|\{[a-z]+\}`[^`]+`|`[^`]+`|\$[^$]+\$", "", prose)
+    typed = re.findall(r"\d+\.\d+", unglued)
+    assert not typed, f"hand-typed numbers in 'What this run shows': {typed}"
+
+
+@pytest.mark.slow
+def test_a_chapter_fails_naming_the_file_when_its_result_was_edited(tmp_path):
+    results = tmp_path / "results" / "hinton2012"
+    results.mkdir(parents=True)
+    stored = json.loads((REPO_ROOT / "results" / "hinton2012" / "cpu.json").read_text())
+    stored["runs"][0]["metrics"]["test_errors"] -= 20
+    (results / "cpu.json").write_text(json.dumps(stored))
+    env = {**os.environ, "REPLIB_RESULTS_DIR": str(tmp_path / "results"), "REPLIB_NO_TRAIN": "1"}
+    proc = subprocess.run([*PAPERMILL, str(NOTEBOOKS_BY_NAME["hinton2012"]), str(tmp_path / "out.ipynb"),
+                           "--cwd", str(REPO_ROOT)], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    assert "StaleResultError" in proc.stderr and str(results / "cpu.json") in proc.stderr
 
 
 @pytest.mark.slow

@@ -3,35 +3,48 @@
 from __future__ import annotations
 
 import json
+import re
 import types
 
 import pytest
 
+import torch
+
+from replib import claims as rule
 from replib import experiments
 from replib import results as store
+from replib._validate import ConfigError, PositiveInt, Spec
+
+
+class FakeConfig(Spec):
+    epochs: PositiveInt = 2
 
 
 def fake_experiment(fail_on_call: int | None = None) -> types.ModuleType:
     """A tiny experiment module whose run_one counts its calls and can crash on the n-th."""
     module = types.ModuleType("fake")
     module.PAPER = "fake2099"
+    module.TITLE = "Fake 2099"
+    module.Config = FakeConfig
     module.PAPER_VALUES = [{"id": "x", "value": 1.0, "where": "nowhere", "confirmed": False}]
-    module.PROFILES = {p: {"epochs": 2, "seeds": 2, "device": "cpu"} for p in experiments.PROFILES}
+    module.PROFILES = {p: {"seeds": 2} for p in experiments.PROFILES}
+    module.FIGURES, module.TABLES = {}, {}
     module.calls = []
-
-    def resolve(profile, **overrides):
-        return {**module.PROFILES[profile], **overrides}
 
     def run_one(config, arm, seed, progress=True):
         module.calls.append((arm, seed))
         if fail_on_call is not None and len(module.calls) == fail_on_call:
             raise KeyboardInterrupt("simulated interruption")
-        return {"metrics": {"score": 10 * seed + len(arm)}, "curves": {"epoch": [1, 2]}}
+        return {"metrics": {"score": 10 * seed + len(arm) + float(torch.rand(()))}, "curves": {"epoch": [1, 2]}}
 
-    module.resolve = resolve
-    module.arms = lambda config: ["a", "bb"]
+    def claims(config, runs):
+        score = {arm: {r["seed"]: r["metrics"]["score"] for r in runs if r["arm"] == arm} for arm in ("a", "bb")}
+        return [rule.direction("c", "a scores below bb", score["a"], score["bb"], names=("a", "bb"))]
+
+    module.units = lambda config, seeds, done: [(arm, seed) for seed in seeds for arm in ("a", "bb")]
     module.run_one = run_one
-    module.claims = lambda config, runs: [{"id": "c", "statement": "s", "holds": True, "evidence": {"n": len(runs)}}]
+    module.claims = claims
+    module.facts = lambda result: {}
     return module
 
 
@@ -48,7 +61,7 @@ def test_result_file_has_every_documented_field():
 
 def test_interrupted_run_keeps_finished_runs_and_resumes_from_there():
     crashing = fake_experiment(fail_on_call=3)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="^simulated interruption$"):
         experiments.run(crashing, "smoke", progress=False)
     path = store.result_path("fake2099", "smoke")
     assert not path.exists()
@@ -99,14 +112,16 @@ def test_no_train_mode_refuses_to_train(monkeypatch):
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "r.json"
     store.write_json_atomic(path, {"ok": 1})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant: nan"):
         store.write_json_atomic(path, {"bad": float("nan")})  # not JSON: fails mid-write
     assert json.loads(path.read_text()) == {"ok": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary file left behind
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"profile": "gpu"}, "'gpu'"), ({"seeds": 0}, "seeds"), ({"paper": "nope"}, "'nope'"),
+    ({"profile": "gpu"}, re.escape("profile must be one of ['smoke', 'cpu', 'paper'], got 'gpu'")),
+    ({"seeds": 0}, r"^seeds is the number of seeds .* must be an int >= 1, got 0$"),
+    ({"paper": "nope"}, r"^paper must be one of \['hinton2012', .*\], got 'nope'$"),
 ])
 def test_bad_arguments_are_rejected(kwargs, match):
     args = {"paper": fake_experiment(), "profile": "smoke", **kwargs}
@@ -114,8 +129,51 @@ def test_bad_arguments_are_rejected(kwargs, match):
         experiments.run(args.pop("paper"), args.pop("profile"), progress=False, **args)
 
 
-def test_verdict_words():
-    claim = lambda holds: {"holds": holds}  # noqa: E731
-    assert experiments.verdict([claim(True), claim(True)]) == "reproduced"
-    assert experiments.verdict([claim(True), claim(False)]) == "partly reproduced"
-    assert experiments.verdict([claim(False)]) == "not reproduced"
+def test_unknown_override_is_named_with_the_allowed_keys():
+    with pytest.raises(ConfigError, match=r"unknown key 'epoch'; allowed: \['device', 'epochs'\]"):
+        experiments.run(fake_experiment(), "smoke", progress=False, epoch=3)
+
+
+@pytest.mark.parametrize("bad,match", [(0, "epochs = 0: Input should be greater than or equal to 1"),
+                                       ("3", "epochs = '3': Input should be a valid integer"),
+                                       (True, "epochs = True: Input should be a valid integer")])
+def test_override_of_the_wrong_type_or_range_is_named(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        experiments.run(fake_experiment(), "smoke", progress=False, epochs=bad)
+
+
+def test_runner_seeds_each_unit_with_its_seed():
+    """Two runs of one unit draw the same numbers: the runner seeds before run_one, whatever ran before."""
+    first = experiments.run(fake_experiment(), "smoke", progress=False)
+    torch.rand(7)  # move the global generator on
+    again = experiments.run(fake_experiment(), "smoke", rerun=True, progress=False)
+    assert [r["metrics"] for r in first["runs"]] == [r["metrics"] for r in again["runs"]]
+    assert first["runs"][0]["metrics"] != first["runs"][2]["metrics"]  # seeds 0 and 1 differ
+
+
+
+
+@pytest.mark.parametrize("tamper,match", [
+    (lambda r: r["runs"][0]["metrics"].update(score=-1.0), "runs are not those it was written with"),
+    (lambda r: r["runs"].pop(), "runs are not those it was written with"),
+    (lambda r: r["claims"][0].update(outcome="holds" if r["claims"][0]["outcome"] != "holds" else "fails"),
+     "claims .* differ from those the current analysis computes.*reanalyse fake2099"),
+    (lambda r: r["paper_values"][0].update(value=2.0), "paper values differ"),
+])
+def test_an_edited_stored_result_is_refused_with_its_path(tamper, match):
+    result = experiments.run(fake_experiment(), "smoke", progress=False)
+    path = store.result_path("fake2099", "smoke")
+    tamper(result)
+    store.write_json_atomic(path, result)
+    with pytest.raises(experiments.StaleResultError, match=f"{path}: .*{match}"):
+        experiments.run(fake_experiment(), "smoke", progress=False)
+
+
+def test_a_result_that_is_not_json_is_named():
+    path = store.result_path("fake2099", "smoke")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"paper": ')
+    with pytest.raises(ValueError, match=f"{path} is not valid JSON"):
+        experiments.run(fake_experiment(), "smoke", progress=False)
+
+

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
 
 from replib.methods import SpatialDropout, spatial_dropout
 
-Z = 5.0
+Z = 5.0  # |deviation| < 5 standard errors: a false failure has probability < 1e-6 per check
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_channel_drop_rate_binomial(p):
-    n, c = 64, 32
+    n, c = 64, 32  # 2,048 maps per seed, 3 fixed seeds
     for seed in range(3):
         torch.manual_seed(seed)
         y = spatial_dropout(torch.ones(n, c, 5, 5), p, True)
@@ -41,6 +42,7 @@ def test_expectation_is_the_input():
     torch.manual_seed(0)
     x = torch.randn(4, 3, 2, 2)
     mean = torch.stack([spatial_dropout(x, 0.3, True) for _ in range(4000)]).mean(0)
+    # sd of one draw is |x| sqrt(p / (1 - p)); tolerance 5 standard errors of the mean of 4000
     sd = x.abs() * math.sqrt(0.3 / 0.7) / math.sqrt(4000)
     assert ((mean - x).abs() <= Z * sd + 1e-6).all()
 
@@ -60,11 +62,12 @@ def test_volumes_drop_whole_maps_too():
 
 @pytest.mark.parametrize("shape", [(3, 4, 4), (8, 16), (8,)])
 def test_ambiguous_input_rejected(shape):
-    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+    message = f"needs a batch of feature maps (N, C, H, W) or (N, C, D, H, W), got shape {shape}"
+    with pytest.raises(ValueError, match=re.escape(message)):
         spatial_dropout(torch.ones(shape), 0.5, True)
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan"), "0.5", True])
 def test_bad_p_rejected(p):
-    with pytest.raises(ValueError, match="p must be"):
+    with pytest.raises(ValueError, match=rf"^p must be (a real number|a probability) in \[0, 1\], got {re.escape(repr(p))}"):
         SpatialDropout(p)

@@ -119,9 +119,3 @@ def test_bad_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):
         fit(model, train, test, **{**settings, **kwargs})
 
-
-def test_mlp_rejects_bad_sizes_and_activation():
-    with pytest.raises(ValueError, match=r"\[784\]"):
-        MLP([784])
-    with pytest.raises(ValueError, match="'gelu'"):
-        MLP([4, 2], activation="gelu")

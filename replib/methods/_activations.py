@@ -3,8 +3,8 @@
 DropConnect (Gaussian inference averages activations, not pre-activations), standout
 (the mask multiplies the activation) and batchwise dropout (each submatrix product is
 followed by its activation) need the activation as a function of a tensor, named by a
-string. Model-level activations, as ``nn.Module`` classes placed between layers, are
-:data:`replib.models.ACTIVATIONS`.
+string. (Model-level activations, ``nn.Module`` classes placed between layers, are the
+models' own ``ACTIVATIONS`` table; this package does not depend on the models.)
 """
 
 from __future__ import annotations

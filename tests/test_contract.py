@@ -1,0 +1,65 @@
+"""Every experiment module in PAPERS and DRAFTS implements the contract, and leaves the plumbing to the runner."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from replib import experiments
+from replib._validate import Spec
+
+MODULES = experiments.PAPERS + experiments.DRAFTS
+# What the runner and report own: an experiment module that does it itself is out of contract.
+RUNNER_ONLY = ["apply_overrides", "seed_everything", "manual_seed", "use_house_style", "set_num_threads",
+               "perf_counter", "write_json"]
+
+
+@pytest.mark.parametrize("paper", MODULES)
+def test_module_implements_the_experiment_protocol(paper):
+    module = experiments.get(paper)
+    assert isinstance(module, experiments.Experiment), [
+        name for name in ("PAPER", "TITLE", "Config", "PROFILES", "PAPER_VALUES", "FIGURES", "TABLES", "units",
+                          "run_one", "claims", "facts") if not hasattr(module, name)]
+    assert module.PAPER == paper
+    assert issubclass(module.Config, Spec)
+    assert not hasattr(module, "resolve"), "the runner resolves configs"
+
+
+@pytest.mark.parametrize("paper", MODULES)
+def test_every_profile_resolves_to_a_valid_config(paper):
+    module = experiments.get(paper)
+    assert set(module.PROFILES) == set(experiments.PROFILES)
+    for profile in experiments.PROFILES:
+        config, seeds = experiments.resolve(module, profile)
+        assert seeds == list(range(module.PROFILES[profile]["seeds"]))
+        assert experiments.units_of(module, config, seeds), f"{profile} has no units"
+
+
+@pytest.mark.parametrize("paper", MODULES)
+def test_every_config_key_is_described(paper):
+    module = experiments.get(paper)
+    missing = [name for name, field in module.Config.model_fields.items() if not field.description]
+    assert not missing, f"config keys without a description: {missing}"
+
+
+@pytest.mark.parametrize("paper", MODULES)
+def test_figures_and_tables_are_named_functions_of_the_result(paper):
+    module = experiments.get(paper)
+    assert module.FIGURES and module.TABLES
+    for name, fn in {**module.FIGURES, **module.TABLES}.items():
+        assert re.fullmatch(r"[a-z0-9_]+", name) and callable(fn), name
+
+
+@pytest.mark.parametrize("paper", MODULES)
+def test_paper_values_say_where_they_were_read(paper):
+    for value in experiments.get(paper).PAPER_VALUES:
+        assert {"id", "value", "where", "confirmed"} <= set(value), value
+
+
+@pytest.mark.parametrize("paper", MODULES)
+def test_module_leaves_seeding_overrides_timing_and_style_to_the_runner(paper):
+    source = inspect.getsource(experiments.get(paper))
+    found = [name for name in RUNNER_ONLY if name in source]
+    assert not found, f"{paper} does itself what the runner owns: {found}"
