@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from _common import interleaved_median, write
 from replib import results as store
 from replib.models import MLP
-from replib.train import fit
+from replib.train import classification_monitor, fit, max_norm, minibatches, sgd_schedule
 
 
 def bare_loop(model, train, test, epochs, batch_size, lr, momentum, max_norm):
@@ -61,7 +61,11 @@ def main() -> None:
 
     def ours():
         model = copy.deepcopy(template)
-        fit(model, train, test, max_norm_weights=[m.weight for m in model.hidden_layers], progress=False, **settings)
+        fit(model, minibatches(train, settings["batch_size"], seed=0), epochs=settings["epochs"],
+            optimizer=torch.optim.SGD(model.parameters(), lr=settings["lr"]),
+            schedule=sgd_schedule(settings["lr"], settings["momentum"]),
+            after_step=max_norm([m.weight for m in model.hidden_layers], settings["max_norm"]),
+            monitor=classification_monitor(test), progress=False)
 
     def bare():
         bare_loop(copy.deepcopy(template), train, test, **settings)

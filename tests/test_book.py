@@ -36,3 +36,11 @@ def test_book_ignores_what_tests_and_ci_leave_in_the_tree():
 
     excluded = set(yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["exclude_patterns"])
     assert {".pytest_cache", ".cache", ".venv", "logs", "_build"} <= excluded
+
+
+def test_the_book_defines_every_verdict_word_as_the_code_does():
+    from replib import claims
+
+    intro = (REPO_ROOT / "book" / "intro.md").read_text()
+    for word, meaning in claims.VERDICTS.items():
+        assert f"| *{word}* | {meaning} |" in intro, word
