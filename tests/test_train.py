@@ -1,27 +1,40 @@
-"""The training loop: schedules, the max-norm constraint, determinism, and that it learns."""
+"""The training loop: schedules, hooks, the monitor split, determinism, and that it learns."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from replib import seeding
 from replib.models import MLP
-from replib.train import apply_max_norm, fit, lr_at, momentum_at, seed_everything
+from replib.train import (apply_max_norm, at_epoch, classification_monitor, clip_grad_norm, decay_after,
+                          exponential_decay, fit, linear_ramp, max_norm, minibatches, sgd_schedule, step_decay)
 
 
-def test_momentum_ramps_linearly_then_holds():
-    assert momentum_at(0, 0.99, 0.5, 500) == 0.5
-    assert momentum_at(250, 0.99, 0.5, 500) == pytest.approx(0.745)
-    assert momentum_at(500, 0.99, 0.5, 500) == 0.99
-    assert momentum_at(2999, 0.99, 0.5, 500) == 0.99
-    assert momentum_at(10, 0.9, None, 0) == 0.9
+def test_linear_ramp_over_a_fraction_of_the_run_then_holds():
+    """Hinton et al. (2012): momentum 0.5 -> 0.99 over the first 500 of 3000 epochs."""
+    ramp = linear_ramp(0.5, 0.99, 500 / 3000)
+    assert [ramp(e, 3000) for e in (0, 500, 2999)] == [0.5, 0.99, 0.99]
+    assert ramp(250, 3000) == pytest.approx(0.745)
+    assert ramp(3, 40) == pytest.approx(0.5 + 0.49 * 3 / 7)  # the ramp's 1/6 of 40 epochs is round(6.67) = 7
 
 
-def test_lr_exponential_and_step_schedules():
-    assert lr_at(10, 10.0, 0.998) == pytest.approx(10.0 * 0.998**10)
-    assert [lr_at(e, 0.1, milestones=(60, 120), gamma=0.2) for e in (0, 59, 60, 120)] == pytest.approx(
-        [0.1, 0.1, 0.02, 0.004]
-    )
+def test_schedule_points_are_fractions_rounded_to_epochs():
+    assert [at_epoch(f, 200) for f in (0.3, 0.6, 0.8)] == [60, 120, 160]
+    assert at_epoch(0.01, 20) == 1  # a milestone never falls before the first epoch
+    lr = step_decay(0.1, [0.3, 0.6], 0.2)
+    assert [lr(e, 200) for e in (0, 59, 60, 120)] == pytest.approx([0.1, 0.1, 0.02, 0.004])
+
+
+def test_exponential_decay_and_decay_after_a_point():
+    assert exponential_decay(10.0, 0.998)(10, 3000) == pytest.approx(10.0 * 0.998**10)
+    ptb = decay_after(1.0, 0.625, 0.5)  # Zaremba et al.: x0.5 per epoch once 5 of 8 epochs are done
+    assert [ptb(e, 8) for e in range(8)] == [1, 1, 1, 1, 1, 0.5, 0.25, 0.125]
+
+
+def test_sgd_schedule_rejects_a_momentum_outside_zero_one():
+    with pytest.raises(ValueError, match="momentum must be a probability in \\[0, 1\\], got 1.5"):
+        sgd_schedule(0.1, 1.5)(0, 1)
 
 
 def test_max_norm_clips_only_rows_above_the_bound():
@@ -38,17 +51,18 @@ def toy_problem(n=512, seed=0):
     return (x[: n // 2], y[: n // 2]), (x[n // 2 :], y[n // 2 :])
 
 
-def train_toy(seed, **kwargs):
+def train_toy(seed, *, schedule=None, **kwargs):
     train, test = toy_problem()
-    seed_everything(seed)
+    seeding.seed_everything(seed)
     model = MLP([20, 32, 2], p_hidden=0.5)
-    settings = dict(epochs=5, batch_size=32, lr=0.1, momentum=0.9, seed=seed, progress=False)
-    return model, fit(model, train, test, **{**settings, **kwargs})
+    settings = dict(epochs=5, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                    schedule=schedule or sgd_schedule(0.1, 0.9), monitor=classification_monitor(test), progress=False)
+    return model, fit(model, minibatches(train, 32, seed), **{**settings, **kwargs})
 
 
 def test_fit_learns_a_separable_problem():
     _, curves = train_toy(0)
-    assert curves["test_error"][-1] < 15.0
+    assert curves["monitor_error"][-1] < 15.0
     assert curves["train_loss"][-1] < curves["train_loss"][0]
 
 
@@ -56,14 +70,14 @@ def test_fit_is_deterministic_given_the_seed():
     _, a = train_toy(3)
     _, b = train_toy(3)
     _, c = train_toy(4)
-    assert a["test_errors"] == b["test_errors"] and a["train_loss"] == b["train_loss"]
+    assert a["monitor_errors"] == b["monitor_errors"] and a["train_loss"] == b["train_loss"]
     assert a["train_loss"] != c["train_loss"]
 
 
-def test_fit_records_every_curve_per_epoch():
-    _, curves = train_toy(0, momentum_start=0.5, momentum_ramp_epochs=2, lr_decay=0.5)
-    assert set(curves) == {"epoch", "lr", "momentum", "train_loss", "test_errors", "test_error", "test_loss",
-                           "train_seconds", "seconds"}
+def test_fit_records_the_schedule_the_monitor_and_the_timings_per_epoch():
+    _, curves = train_toy(0, schedule=sgd_schedule(exponential_decay(0.1, 0.5), linear_ramp(0.5, 0.9, 0.4)))
+    assert set(curves) == {"epoch", "lr", "momentum", "dampening", "train_loss", "monitor_errors", "monitor_error",
+                           "monitor_loss", "train_seconds", "seconds"}
     assert curves["epoch"] == [1, 2, 3, 4, 5]
     assert all(0 < t <= s for t, s in zip(curves["train_seconds"], curves["seconds"]))
     assert curves["momentum"] == pytest.approx([0.5, 0.7, 0.9, 0.9, 0.9])
@@ -72,34 +86,62 @@ def test_fit_records_every_curve_per_epoch():
 
 def test_fit_evaluates_every_nth_epoch_and_the_last():
     _, curves = train_toy(0, eval_every=2)
-    assert [e is not None for e in curves["test_errors"]] == [False, True, False, True, True]
-    assert curves["test_error"][0] is None and curves["test_error"][-1] is not None
-    with pytest.raises(ValueError, match="eval_every=0"):
-        train_toy(0, eval_every=0)
+    assert [e is not None for e in curves["monitor_errors"]] == [False, True, False, True, True]
+    assert curves["monitor_error"][0] is None and curves["monitor_error"][-1] is not None
 
 
-def test_fit_applies_max_norm_to_the_given_weights_only():
-    train, test = toy_problem()
-    seed_everything(0)
+def test_fit_monitors_in_eval_mode_and_returns_to_training():
+    modes = []
+    model, _ = train_toy(0, epochs=2, monitor=lambda m: modes.append(m.training) or {"x": 1.0})
+    assert modes == [False, False] and model.training
+
+
+def test_after_step_max_norm_constrains_the_given_weights_only():
+    train, _ = toy_problem()
+    seeding.seed_everything(0)
     model = MLP([20, 32, 32, 2])
     constrained, free = model.hidden_layers
-    fit(model, train, test, epochs=2, batch_size=32, lr=2.0, momentum=0.9, progress=False,
-        max_norm=0.5, max_norm_weights=[constrained.weight])
+    fit(model, minibatches(train, 32, 0), epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=2.0),
+        schedule=sgd_schedule(2.0, 0.9), after_step=max_norm([constrained.weight], 0.5), progress=False)
     assert float(constrained.weight.detach().norm(dim=1).max()) <= 0.5 + 1e-6
     assert float(free.weight.detach().norm(dim=1).max()) > 0.5  # the large rate grows unconstrained rows
 
 
+def test_before_step_sees_the_gradient_and_clipping_bounds_it():
+    train, _ = toy_problem()
+    model = MLP([20, 2])
+    norms = []
+    clip = clip_grad_norm(model.parameters(), 1e-3)
+
+    def clip_and_record():
+        clip()
+        norms.append(float(torch.cat([p.grad.flatten() for p in model.parameters()]).norm()))
+
+    fit(model, minibatches(train, 32, 0), epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        schedule=sgd_schedule(0.1), before_step=clip_and_record, progress=False)
+    assert len(norms) == 8 and max(norms) <= 1e-3 * (1 + 1e-5)
+
+
+def test_a_custom_loss_and_batch_source_train_a_regression():
+    x = torch.linspace(-1, 1, 64).unsqueeze(1)
+    model = torch.nn.Linear(1, 1)
+    loss = lambda m, batch: torch.nn.functional.mse_loss(m(batch[0]), batch[1])  # noqa: E731
+    curves = fit(model, lambda epoch: [(x, 3 * x)], epochs=200, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                 schedule=sgd_schedule(0.1), loss=loss, progress=False)
+    assert curves["train_loss"][-1] < 1e-3 and float(model.weight.detach()) == pytest.approx(3.0, abs=0.05)
+
+
 @pytest.mark.parametrize("scaled", [False, True])
-def test_one_minus_momentum_scaling_matches_hintons_update(scaled):
-    """Hinton et al. (2012), App. A.1: with the flag, the gradient step is scaled by (1 - momentum)."""
+def test_dampened_sgd_matches_hintons_update(scaled):
+    """Hinton et al. (2012), App. A.1: with ``dampened``, the gradient step is scaled by (1 - momentum)."""
     lr, m = 1.0, 0.5
     model = torch.nn.Linear(1, 2)
     with torch.no_grad():  # zero input: only the bias moves, and its gradient is softmax(bias) - onehot
         model.weight.zero_()
         model.bias.copy_(torch.tensor([1.0, 0.0]))
     x, y = torch.zeros(1, 1), torch.zeros(1, dtype=torch.long)
-    fit(model, (x, y), (x, y), epochs=2, batch_size=1, lr=lr, momentum=m, progress=False,
-        lr_times_one_minus_momentum=scaled)
+    fit(model, minibatches((x, y), 1, 0), epochs=2, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        schedule=sgd_schedule(lr, m, dampened=scaled), progress=False)
 
     def grad(b):
         return torch.softmax(b, 0) - torch.tensor([1.0, 0.0])
@@ -111,11 +153,40 @@ def test_one_minus_momentum_scaling_matches_hintons_update(scaled):
     torch.testing.assert_close(model.bias.detach(), b2)
 
 
-@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"batch_size": 0}, {"momentum": 1.5}, {"max_norm": 1.0}])
-def test_bad_arguments_are_rejected(kwargs):
-    train, test = toy_problem()
-    model = MLP([20, 4, 2])
-    settings = dict(epochs=1, batch_size=32, lr=0.1, progress=False)
-    with pytest.raises(ValueError):
-        fit(model, train, test, **{**settings, **kwargs})
+@pytest.mark.parametrize("kwargs,match", [
+    ({"epochs": 0}, "epochs must be an int >= 1, got 0"),
+    ({"eval_every": 0}, "eval_every must be an int >= 1, got 0"),
+    ({"epochs": 2.5}, "epochs must be an int >= 1, got 2.5"),
+])
+def test_bad_arguments_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_toy(0, **kwargs)
 
+
+@pytest.mark.parametrize("hook,match", [
+    (lambda p: max_norm([p], 0.0), "max_norm needs a bound > 0 and the weights it constrains, got 0.0"),
+    (lambda p: max_norm([], 1.0), "max_norm needs a bound > 0 and the weights it constrains, got 1.0"),
+    (lambda p: clip_grad_norm([p], -1.0), "clip_grad_norm needs a bound > 0, got -1.0"),
+    (lambda p: minibatches((p, p), 0, 0), "batch_size must be an int >= 1, got 0"),
+])
+def test_bad_hooks_and_batch_sizes_are_rejected(hook, match):
+    with pytest.raises(ValueError, match=match):
+        hook(torch.zeros(2, 2))
+
+
+def test_an_epoch_without_batches_is_an_error():
+    model = MLP([20, 2])
+    with pytest.raises(ValueError, match="epoch 1 had no minibatches"):
+        fit(model, lambda epoch: [], epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            schedule=sgd_schedule(0.1), progress=False)
+
+
+def test_evaluation_stream_is_its_own_and_leaves_training_where_it_was():
+    seeding.seed_everything(0)
+    with seeding.evaluation(0):
+        inside = torch.rand(3)
+    after = torch.rand(3)
+    seeding.seed_everything(0)
+    assert torch.equal(after, torch.rand(3))  # the evaluation draws did not move the training stream
+    torch.manual_seed(seeding.EVALUATION_OFFSET)
+    assert torch.equal(inside, torch.rand(3))
