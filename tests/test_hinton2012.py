@@ -1,37 +1,59 @@
-"""The Hinton 2012 experiment: config resolution and claims computed from runs."""
+"""The Hinton 2012 experiment: its config, its claims decided by the paired rule, and its stored result."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+from replib import experiments
+from replib import results as store
+from replib._validate import ConfigError
+from replib.experiments import _legacy
 from replib.experiments import hinton2012 as exp
+
+
+def resolve(profile="cpu", **overrides) -> dict:
+    return experiments.resolve(exp, profile, **overrides)[0]
 
 
 def fake_runs(curves_by_arm: dict[str, list[list[int]]]) -> list[dict]:
     return [
-        {"arm": arm, "seed": s, "metrics": {"test_errors": c[-1]}, "curves": {"epoch": list(range(1, len(c) + 1)), "test_errors": c}}
+        {"arm": arm, "seed": s, "metrics": {"test_errors": c[-1]},
+         "curves": {"epoch": list(range(1, len(c) + 1)), "monitor_errors": c}}
         for arm, per_seed in curves_by_arm.items() for s, c in enumerate(per_seed)
     ]
 
 
+def outcomes(runs) -> dict[str, str]:
+    return {c["id"]: c["outcome"] for c in exp.claims({}, runs)}
+
+
 def test_schedule_is_compressed_to_the_epoch_budget():
-    config = exp.resolve("cpu", epochs=30)
-    assert config["lr_decay"] ** 30 == pytest.approx(0.998**3000)
-    assert config["momentum_ramp_epochs"] == 5  # 500/3000 of training
-    assert exp.resolve("paper")["lr_decay"] == pytest.approx(0.998)
+    assert resolve(epochs=30)["lr_decay"] ** 30 == pytest.approx(0.998**3000)
+    assert resolve("paper")["lr_decay"] == pytest.approx(0.998)
+    assert resolve(lr_decay=0.9)["lr_decay"] == 0.9  # an explicit rate is kept
 
 
 def test_unknown_override_is_rejected_with_allowed_keys():
-    with pytest.raises(ValueError, match="'epoch'.*allowed"):
-        exp.resolve("cpu", epoch=3)
+    with pytest.raises(ConfigError, match=r"unknown key 'epoch'; allowed: \['activation', 'arms'"):
+        resolve(epoch=3)
 
 
-@pytest.mark.parametrize("bad", [0, 2.5, "10"])
-def test_bad_epochs_rejected(bad):
-    with pytest.raises(ValueError, match="epochs"):
-        exp.resolve("cpu", epochs=bad)
+@pytest.mark.parametrize("bad,match", [(0, "epochs = 0: Input should be greater than or equal to 1"),
+                                       (2.5, "epochs = 2.5: Input should be a valid integer"),
+                                       ("10", "epochs = '10': Input should be a valid integer")])
+def test_bad_epochs_rejected_naming_the_value(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve(epochs=bad)
+
+
+@pytest.mark.parametrize("bad,match", [("[1200, 1200]", "hidden = '\\[1200, 1200\\]': Input should be a valid list"),
+                                       ([], "hidden = \\[\\]: List should have at least 1 item"),
+                                       ([800, 0], "hidden.1 = 0: Input should be greater than or equal to 1"),
+                                       (800, "hidden = 800: Input should be a valid list")])
+def test_bad_hidden_sizes_rejected_naming_the_value(bad, match):
+    with pytest.raises(ConfigError, match=match):
+        resolve(hidden=bad)
 
 
 def test_plateau_epoch():
@@ -39,47 +61,44 @@ def test_plateau_epoch():
     assert exp.plateau_epoch(np.array([300, 200, 100])) == 3
 
 
-def test_claims_hold_on_runs_that_show_the_papers_pattern():
+PAPERS_PATTERN = {  # three seeds that each show the paper's picture, with some spread
+    "none": [[300, 170, 160, 160, 161, 160], [300, 175, 162, 163, 162, 162], [290, 168, 158, 158, 158, 159]],
+    "hidden": [[400, 250, 180, 150, 140, 130], [400, 240, 175, 148, 137, 128], [410, 255, 185, 155, 141, 133]],
+    "input+hidden": [[500, 300, 200, 150, 125, 110], [500, 290, 195, 148, 122, 108], [505, 305, 202, 152, 127, 113]],
+}
+
+
+def test_claims_hold_on_runs_that_show_the_papers_pattern_on_every_seed():
+    assert outcomes(fake_runs(PAPERS_PATTERN)) == {
+        "final_error_order": "holds", "paper_levels": "holds", "dropout_keeps_improving": "holds"}
+
+
+def test_claims_fail_when_dropout_is_worse_on_every_seed():
     runs = fake_runs({
-        "none": [[300, 170, 160, 160, 161, 160]] * 2,
-        "hidden": [[400, 250, 180, 150, 140, 130]] * 2,
-        "input+hidden": [[500, 300, 200, 150, 125, 110]] * 2,
+        "none": [[300, 120, 110, 110], [300, 121, 112, 111], [300, 119, 109, 109]],
+        "hidden": [[300, 200, 150, 150], [300, 200, 152, 152], [300, 200, 149, 149]],
+        "input+hidden": [[300, 200, 160, 160], [300, 200, 161, 161], [300, 200, 158, 158]],
     })
-    claims = {c["id"]: c for c in exp.claims({"epochs": 6}, runs)}
-    assert all(c["holds"] for c in claims.values())
-    assert claims["dropout_keeps_improving"]["evidence"]["none_plateau_epoch"] == 3
+    assert outcomes(runs)["final_error_order"] == "fails" and outcomes(runs)["paper_levels"] == "fails"
 
 
-def test_claims_fail_when_dropout_does_not_help():
-    runs = fake_runs({
-        "none": [[300, 120, 110, 110]],
-        "hidden": [[300, 200, 150, 150]],
-        "input+hidden": [[300, 200, 140, 140]],
-    })
-    claims = {c["id"]: c for c in exp.claims({"epochs": 4}, runs)}
-    assert not any(c["holds"] for c in claims.values())
+def test_a_mean_gap_the_seeds_disagree_on_is_inconclusive():
+    pattern = {**PAPERS_PATTERN, "input+hidden": [[500, 300, 200, 150, 125, 120], [500, 290, 195, 148, 122, 145],
+                                                  [505, 305, 202, 152, 127, 125]]}
+    assert outcomes(fake_runs(pattern))["final_error_order"] == "inconclusive"  # hidden vs input+hidden: +10, -17, +8
 
 
-def test_paper_levels_need_both_dropout_arms_near_130_and_110():
-    runs = fake_runs({
-        "none": [[300, 170, 160, 160]],
-        "hidden": [[300, 200, 150, 140]],  # within 10% of 130
-        "input+hidden": [[300, 200, 150, 125]],  # more than 10% above 110
-    })
-    claims = {c["id"]: c for c in exp.claims({"epochs": 4}, runs)}
-    assert not claims["paper_levels"]["holds"]
-    assert claims["paper_levels"]["evidence"]["ours"] == {"hidden": 140.0, "input+hidden": 125.0}
+def test_one_seed_decides_nothing():
+    one = {arm: curves[:1] for arm, curves in PAPERS_PATTERN.items()}
+    assert set(outcomes(fake_runs(one)).values()) == {"inconclusive"}
 
 
-@pytest.mark.parametrize("bad", ["[1200, 1200]", [], [800, 0], 800])
-def test_bad_hidden_sizes_rejected_with_a_hint(bad):
-    with pytest.raises(ValueError, match="hidden must be"):
-        exp.resolve("cpu", hidden=bad)
+def test_facts_quote_the_result():
+    result = {"runs": fake_runs(PAPERS_PATTERN), "config": {"epochs": 6}}
+    facts = exp.facts(result)
+    assert facts["final_hidden"] == "130.3 ± 2.5 errors (3 seeds)" and facts["epochs"] == "6"
 
 
-@pytest.mark.parametrize("device,match", [("gpu", "'cpu' or 'cuda'"), ("cuda", "CUDA is not available")])
-def test_bad_or_unavailable_device_rejected(device, match):
-    if device == "cuda" and torch.cuda.is_available():
-        pytest.skip("CUDA is available here")
-    with pytest.raises(ValueError, match=match):
-        exp.resolve("cpu", device=device)
+def test_the_committed_result_upgrades_to_the_current_cpu_config():
+    stored = store.read_json(store.REPO_ROOT / "results" / "hinton2012" / "cpu.json")
+    assert _legacy.upgrade(exp, stored)["config"] == resolve("cpu")
