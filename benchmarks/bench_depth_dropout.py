@@ -22,7 +22,8 @@ import types
 import torch
 import torch.nn.functional as F
 
-from _common import interleaved_median, write
+from _common import write
+from replib.timing import interleaved_median
 from replib import results as store
 from replib.experiments.guo2016 import predicted_time_fraction
 from replib.methods import DepthDropoutResNet

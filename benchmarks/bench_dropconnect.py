@@ -19,7 +19,8 @@ import numba
 import torch
 import torch.nn.functional as F
 
-from _common import interleaved_median, write
+from _common import write
+from replib.timing import interleaved_median
 from replib import results as store
 from replib.models import MLP, DropConnectMLP
 

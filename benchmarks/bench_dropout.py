@@ -12,7 +12,8 @@ import time
 
 import torch
 
-from _common import interleaved_median, write
+from _common import write
+from replib.timing import interleaved_median
 from replib import results as store
 from replib.methods import Dropout
 

@@ -17,7 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from _common import interleaved_median, write
+from _common import write
+from replib.timing import interleaved_median
 from replib import results as store
 from replib.models import MLP
 from replib.train import classification_monitor, fit, max_norm, minibatches, sgd_schedule

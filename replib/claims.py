@@ -80,8 +80,8 @@ def interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[f
     mean = float(x.mean())
     if x.size == 1:
         return mean, math.nan, math.nan
-    if np.ptp(x) == 0:  # every seed agrees exactly: the interval is the point (scipy returns nan)
-        return mean, mean, mean
+    if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):  # every replicate agrees (up to rounding):
+        return mean, mean, mean  # the interval is the point (scipy would return nan or a spurious width)
     ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
     return mean, float(ci.low), float(ci.high)
 
@@ -122,9 +122,9 @@ def mean_sd(values: Iterable[float], digits: int = 2, unit: str = "") -> str:
     return f"{fmt(x.mean(), digits)} ± {fmt(x.std(ddof=1), digits)}{unit} ({x.size} seeds)"
 
 
-def fmt_interval(mean: float, low: float, high: float, digits: int = 2, unit: str = "") -> str:
+def fmt_interval(mean: float, low: float, high: float, digits: int = 2, unit: str = "", replicates: str = "seed") -> str:
     if math.isnan(low):
-        return f"{fmt(mean, digits)}{unit} (one seed: no interval)"
+        return f"{fmt(mean, digits)}{unit} (one {replicates}: no interval)"
     return f"{fmt(mean, digits)}{unit}, 95% CI [{fmt(low, digits)}, {fmt(high, digits)}]"
 
 
@@ -144,21 +144,23 @@ def _claim(id: str, statement: str, kind: str, outcome: str, rule: str, evidence
 
 def direction(id: str, statement: str, a: Values, b: Values | float, *, claimed: str = "less",
               names: tuple[str, str] = ("A", "B"), digits: int = 2, unit: str = "", counts: bool = True,
-              aspect: str = "direction") -> dict:
+              aspect: str = "direction", replicates: str = "seed") -> dict:
     """'a is lower (``claimed='less'``) or higher (``'greater'``) than b', paired by seed.
 
     ``b`` may be a constant (a paper's level, a threshold): then the claim is one-sample.
+    ``replicates`` names what the keys of ``a`` and ``b`` are when they are not seeds
+    (e.g. ``"timed step"``), for the rule and evidence in words.
     """
     if claimed not in ("less", "greater"):
         raise ValueError(f"claimed must be 'less' or 'greater', got {claimed!r}")
     d = paired(a, b)
     mean, low, high = interval(d)
     word = "below" if claimed == "less" else "above"
-    rule = (f"{names[0]} − {names[1]}, paired by seed: holds if the 95% t-interval of the mean difference lies "
-            f"wholly {word} 0, fails if wholly on the other side, else inconclusive")
+    rule = (f"{names[0]} − {names[1]}, paired by {replicates}: holds if the 95% t-interval of the mean difference "
+            f"lies wholly {word} 0, fails if wholly on the other side, else inconclusive")
     evidence = {
-        f"{names[0]} − {names[1]}": fmt_interval(mean, low, high, digits, unit),
-        f"{names[0]} − {names[1]} per seed": per_seed(d, digits),
+        f"{names[0]} − {names[1]}": fmt_interval(mean, low, high, digits, unit, replicates),
+        f"{names[0]} − {names[1]} per {replicates}": per_seed(d, digits),
     }
     return _claim(id, statement, "direction", _side(low, high, claimed), rule, evidence, counts, aspect)
 
@@ -176,17 +178,17 @@ def level(id: str, statement: str, ours: Values, paper: float, *, claimed: str =
 
 
 def equivalence(id: str, statement: str, a: Values, b: Values, *, margin: float, names: tuple[str, str] = ("A", "B"),
-                digits: int = 2, unit: str = "", counts: bool = True) -> dict:
+                digits: int = 2, unit: str = "", counts: bool = True, replicates: str = "seed") -> dict:
     """'a is within ``margin`` of b', paired by seed: the whole interval must lie inside [-margin, margin]."""
     if not margin > 0:
         raise ValueError(f"margin must be > 0, got {margin!r}")
     d = paired(a, b)
     mean, low, high = interval(d)
-    rule = (f"{names[0]} − {names[1]}, paired by seed: holds if the 95% t-interval of the mean difference lies "
-            f"wholly inside ±{fmt(margin, digits)}{unit}, fails if wholly outside it, else inconclusive")
+    rule = (f"{names[0]} − {names[1]}, paired by {replicates}: holds if the 95% t-interval of the mean difference "
+            f"lies wholly inside ±{fmt(margin, digits)}{unit}, fails if wholly outside it, else inconclusive")
     evidence = {
-        f"{names[0]} − {names[1]}": fmt_interval(mean, low, high, digits, unit),
-        f"{names[0]} − {names[1]} per seed": per_seed(d, digits),
+        f"{names[0]} − {names[1]}": fmt_interval(mean, low, high, digits, unit, replicates),
+        f"{names[0]} − {names[1]} per {replicates}": per_seed(d, digits),
         "margin": f"±{fmt(margin, digits)}{unit}",
     }
     return _claim(id, statement, "equivalence", _inside(low, high, -margin, margin), rule, evidence, counts,
@@ -195,15 +197,16 @@ def equivalence(id: str, statement: str, a: Values, b: Values, *, margin: float,
 
 def band(id: str, statement: str, measured: Values, predicted: Values | float, *, low: float = 0.8,
          high: float = 1.25, name: str = "measured / predicted", digits: int = 2, counts: bool = True,
-         aspect: str = "level") -> dict:
+         aspect: str = "level", replicates: str = "seed") -> dict:
     """'measured matches predicted': the ratio's 95% t-interval over seeds lies inside [low, high]."""
     m = _per_seed(measured)
     p = _per_seed(predicted) if not isinstance(predicted, (int, float)) else {s: float(predicted) for s in m}
     ratios = {s: m[s] / p[s] for s in sorted(set(m) & set(p))}
     mean, lo, hi = interval(list(ratios.values()))
-    rule = (f"{name}, per seed: holds if the 95% t-interval of the mean ratio lies wholly inside "
+    rule = (f"{name}, per {replicates}: holds if the 95% t-interval of the mean ratio lies wholly inside "
             f"[{fmt(low, 2)}, {fmt(high, 2)}], fails if wholly outside, else inconclusive")
-    evidence = {name: fmt_interval(mean, lo, hi, digits), f"{name} per seed": per_seed(ratios, digits)}
+    evidence = {name: fmt_interval(mean, lo, hi, digits, "", replicates),
+                f"{name} per {replicates}": per_seed(ratios, digits)}
     return _claim(id, statement, "band", _inside(lo, hi, low, high), rule, evidence, counts, aspect)
 
 

@@ -44,8 +44,9 @@ def verdict_line(result: dict) -> str:
     total = sum(tally.values())
     parts = [f"{n} {o}" for o, n in tally.items() if n and o != "holds"]
     rest = f" ({', '.join(parts)})" if parts else ""
+    verb = "holds" if total == 1 else "hold"
     return (f"**{verdict(result)}**: {tally['holds']} of {total} counted claim{'s' if total != 1 else ''} "
-            f"hold{'s' if tally['holds'] == 1 and total == 1 else ''}{rest} in the `{result['profile']}` run shown")
+            f"{verb}{rest} in the `{result['profile']}` run shown")
 
 
 def _rows(claims: list[dict]) -> pd.DataFrame:

@@ -1,12 +1,21 @@
-"""The MC dropout experiment: the real CO2 continuation, config validation, claims computed from runs."""
+"""The MC dropout experiment: the real CO2 continuation, the config spec, the claims decided from runs, the upgrade."""
 
 from __future__ import annotations
 
+import re
+
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
+from replib import claims as rule
+from replib import experiments
+from replib import results as store
+from replib.experiments import _legacy
 from replib.experiments import gal2016_mc as exp
+
+COMMITTED = store.REPO_ROOT / "results" / exp.PAPER / "cpu.json"
 
 
 def test_real_continuation_recovers_the_linear_maps_of_the_training_rows():
@@ -21,38 +30,105 @@ def test_real_continuation_recovers_the_linear_maps_of_the_training_rows():
     assert real["x"].max() <= 0.7 and real["dates"][0] == "1960-04"
 
 
-@pytest.mark.parametrize("key,bad", [("co2_hidden", []), ("co2_hidden", [512, 0]), ("mc_samples", 0),
-                                     ("rotations", 1), ("gp_steps", 2.5), ("gp_init_lengthscales", [1]),
-                                     ("gp_init_lengthscales", [])])
-def test_bad_config_rejected(key, bad):
-    with pytest.raises(ValueError, match=key):
-        exp.resolve("cpu", **{key: bad})
+@pytest.mark.parametrize("override,match", [
+    ({"co2": {"hidden": []}}, r"co2\.hidden = \[\]: List should have at least 1 item"),
+    ({"co2": {"hidden": [512, 0]}}, r"co2\.hidden\.1 = 0: Input should be greater than or equal to 1"),
+    ({"co2": {"mc_samples": 0}}, r"co2\.mc_samples = 0: Input should be greater than or equal to 1"),
+    ({"digits": {"rotations": 1}}, r"digits\.rotations = 1: Input should be greater than or equal to 2"),
+    ({"gp": {"steps": 2.5}}, r"gp\.steps = 2\.5: Input should be a valid integer"),
+    ({"gp": {"init_lengthscales": []}}, r"gp\.init_lengthscales = \[\]: List should have at least 1 item"),
+])
+def test_bad_config_rejected_naming_the_nested_key_and_value(override, match):
+    with pytest.raises(ValueError, match=match):
+        experiments.resolve(exp, "cpu", **override)
 
 
-def fake_runs(relu_far=0.8, tanh_far=0.25, standard_end=0.5, peak=0.35, classes=(1, 1, 5, 7)):
+@pytest.mark.parametrize("override,match", [
+    ({"digit_samples": 20}, r"unknown key 'digit_samples'; allowed: \['co2', 'device', 'digits', 'gp'\]"),
+    ({"co2_p": 0.2}, r"unknown key 'co2_p'; allowed: \['co2', 'device', 'digits', 'gp'\]"),
+    ({"digits": {"train_subset": 100}}, r"unknown key 'digits\.train_subset'; allowed: \[.*'train_size'\]"),
+])
+def test_old_flat_names_rejected_with_the_new_ones_listed(override, match):
+    with pytest.raises(ValueError, match=match):
+        experiments.resolve(exp, "cpu", **override)
+
+
+def test_upgrade_of_the_committed_result_gives_the_cpu_config():
+    upgraded = _legacy.upgrade(exp, store.read_json(COMMITTED))
+    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]
+    assert all("monitor_error" in r["curves"] for r in upgraded["runs"] if r["arm"] == "lenet")
+
+
+# --------------------------------------------------------------------------- claims on fake runs
+
+
+def fake_runs(miss, relu_far, tanh_far, upright, peak, not_1=(4, 4, 4)) -> list[dict]:
+    """Three seeds; per-seed values give the standard net's miss at the last real month (real value 3.0),
+    the ReLU and TanH spreads far from the data (0.1 on the data, 0.2 near it), and the rotated digit's sds."""
     gp = {"arm": "gp", "seed": 0, "metrics": {}, "curves": {
         "x_test": [1.8, 2.5, 3.0], "real_x": [1.9, 2.9], "real_y": [1.0, 3.0], "real_dates": ["1982-01", "1994-03"]}}
     runs = [gp]
-    for seed in (0, 1):
-        runs.append({"arm": "co2 relu", "seed": seed, "curves": {"standard": [0.5, 0.5, standard_end]},
-                     "metrics": {"mc_sd_on_training_inputs": 0.1, "mc_sd_near": 0.2, "mc_sd_far": relu_far}})
+    for seed in range(3):
+        runs.append({"arm": "co2 relu", "seed": seed, "curves": {"standard": [0.5, 0.5, 3.0 - miss[seed]]},
+                     "metrics": {"mc_sd_on_training_inputs": 0.1, "mc_sd_near": 0.2, "mc_sd_far": relu_far[seed]}})
         runs.append({"arm": "co2 tanh", "seed": seed, "curves": {},
-                     "metrics": {"mc_sd_on_training_inputs": 0.1, "mc_sd_near": 0.2, "mc_sd_far": tanh_far}})
+                     "metrics": {"mc_sd_on_training_inputs": 0.1, "mc_sd_near": 0.2, "mc_sd_far": tanh_far[seed]}})
+        classes = [1] * (4 - not_1[seed]) + [7] * not_1[seed]
         runs.append({"arm": "lenet", "seed": seed, "curves": {}, "metrics": {
-            "predicted_class_by_angle": list(classes), "sd_of_predicted_probability_by_angle": [0.02, 0.1, peak, 0.1]}})
+            "predicted_class_by_angle": classes, "sd_of_predicted_probability_by_angle": [upright[seed], 0.05, peak[seed], 0.1]}})
     return runs
 
 
-def held(**kw) -> dict[str, bool]:
-    return {c["id"]: c["holds"] for c in exp.claims({}, fake_runs(**kw))}
+PAPER_LIKE = {"miss": (2.0, 2.2, 2.1), "relu_far": (0.8, 0.9, 0.85), "tanh_far": (0.22, 0.21, 0.23),
+              "upright": (0.01, 0.02, 0.01), "peak": (0.35, 0.4, 0.38)}
 
 
-def test_every_claim_holds_on_runs_like_the_papers():
-    assert all(held().values())
+def outcomes(**changes) -> dict[str, str]:
+    return {c["id"]: c["outcome"] for c in exp.claims({}, fake_runs(**{**PAPER_LIKE, **changes}))}
 
 
-def test_claims_fail_when_the_paper_is_contradicted():
-    assert held(relu_far=0.15, tanh_far=0.9, standard_end=2.8, peak=0.05, classes=(1, 1, 1, 1)) == {
-        "standard_dropout_misses_far_from_data": False, "relu_uncertainty_grows": False,
-        "tanh_uncertainty_bounded": False, "rotation_uncertainty": False,
-    }
+def test_every_claim_holds_when_every_seed_shows_the_papers_pattern():
+    assert set(outcomes().values()) == {"holds"}
+
+
+def test_claims_fail_when_every_seed_contradicts_the_paper():
+    assert outcomes(miss=(0.2, 0.3, 0.25), relu_far=(0.12, 0.13, 0.14), tanh_far=(0.9, 1.0, 0.95),
+                    upright=(0.3, 0.35, 0.32), peak=(0.05, 0.06, 0.04)) == {
+        "standard_dropout_gives_one_value": "holds", "standard_dropout_misses_far_from_data": "fails",
+        "relu_uncertainty_grows": "fails", "tanh_uncertainty_bounded": "fails", "rotation_uncertainty": "fails"}
+
+
+def test_rotation_claim_is_decided_per_seed_not_on_the_mean():
+    """The committed run's largest sds: their mean is above 0.2 but one seed is below it."""
+    assert outcomes(peak=(0.25, 0.19, 0.215))["rotation_uncertainty"] == "inconclusive"
+
+
+def test_tanh_claim_needs_tanh_below_relu_on_the_seeds():
+    assert outcomes(relu_far=(0.8, 0.22, 0.5), tanh_far=(0.22, 0.24, 0.23))["tanh_uncertainty_bounded"] == "inconclusive"
+
+
+def test_a_prediction_that_never_leaves_class_1_fails_the_rotation_claim():
+    assert outcomes(not_1=(0, 0, 0))["rotation_uncertainty"] == "fails"
+
+
+def test_standard_dropout_having_no_spread_is_a_check_not_counted():
+    claims = exp.claims({}, fake_runs(**PAPER_LIKE))
+    check = next(c for c in claims if c["id"] == "standard_dropout_gives_one_value")
+    assert check["kind"] == "check" and check not in rule.counted(claims)
+
+
+# --------------------------------------------------------------------------- the chapter
+
+
+def test_every_number_the_chapter_glues_is_a_fact_of_the_result():
+    result = _legacy.upgrade(exp, store.read_json(COMMITTED))
+    facts = {**exp.facts(result), **{f"outcome_{c['id']}": "" for c in exp.claims(result["config"], result["runs"])}}
+    nb = nbformat.read(store.REPO_ROOT / "notebooks" / f"{exp.PAPER}.ipynb", as_version=4)
+    glued = {name for c in nb.cells if c.cell_type == "markdown" for name in re.findall(r"\{glue:md\}`([^`]+)`", c.source)}
+    assert glued - {"verdict", "run_shown"} <= set(facts)
+
+
+def test_rotated_digit_starts_upright_and_turns_to_max_angle(needs_mnist):
+    digits, angles = exp.rotated_digit({"rotations": 5, "max_angle": 60.0})
+    assert digits.shape == (5, 1, 28, 28) and angles == [0.0, 15.0, 30.0, 45.0, 60.0]
+    assert not np.allclose(digits[0].numpy(), digits[-1].numpy())

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
 
 from replib import experiments
+from replib.experiments import _legacy
 from replib.experiments import guo2016 as exp
+from replib.results import REPO_ROOT
+
+CONFIG = {"depth": 20}
+SAVED = exp.predicted_saving(20, 0.5) / 100  # the predicted share of time saved at p = 0.5
 
 
 def test_mac_counts_match_a_hand_count_of_resnet8():
@@ -13,38 +21,83 @@ def test_mac_counts_match_a_hand_count_of_resnet8():
     main = 2 * 1024 * 16 * 144 + 256 * 32 * 144 + 256 * 32 * 288 + 64 * 64 * 288 + 64 * 64 * 576
     other = 1024 * 16 * 27 + 1024 * 16 * 16 + 256 * 32 * 16 + 64 * 64 * 32 + 64 * 10
     assert exp.mac_counts(8) == {"main": main, "other": other}
-    assert exp.predicted_time_fraction(8, 0.5) == pytest.approx(1 - 0.5 * main / (main + other))
-    assert exp.predicted_time_fraction(20, 0.0) == 1.0
+    assert exp.predicted_saving(8, 0.5) == pytest.approx(100 * 0.5 * main / (main + other))
 
 
 def fake(times: dict[float, list[float]], errors: dict[float, list[float]]) -> list[dict]:
-    return [{"arm": exp.arm_of(r), "seed": s, "metrics": {"train_seconds_per_epoch": t, "test_error": e,
-                                                          "main_path_fraction": 1 - r}}
-            for r in times for s, (t, e) in enumerate(zip(times[r], errors[r]))]
+    return [{"arm": exp.arm_of(p), "seed": s, "metrics": {"train_seconds_per_epoch": t, "test_error": e}}
+            for p in times for s, (t, e) in enumerate(zip(times[p], errors[p]))]
 
 
-def test_claims_compare_the_measured_saving_with_the_prediction():
-    config = {"depth": 20}
-    f = exp.predicted_time_fraction(20, 0.5)
-    on_target = fake({0.0: [100, 110], 0.5: [100 * f, 110 * f]}, {0.0: [10, 12], 0.5: [11, 13]})
-    held = {c["id"]: c["holds"] for c in exp.claims(config, on_target)}
-    assert held == {"skipping_saves_wall_time": True, "error_cost_at_half": True}
-    # saving only 70% of the predicted one, and 2 points more error
-    short = 1 - 0.7 * (1 - f)
-    held = {c["id"]: c["holds"] for c in exp.claims(config, fake({0.0: [100], 0.5: [100 * short]}, {0.0: [10], 0.5: [12]}))}
-    assert held == {"skipping_saves_wall_time": False, "error_cost_at_half": False}
+def outcomes(runs: list[dict]) -> dict[str, str]:
+    return {c["id"]: c["outcome"] for c in exp.claims(CONFIG, runs)}
+
+
+BASE = [100.0, 110.0, 130.0]  # the baseline's seconds per epoch differ between seeds: savings pair by seed
+SMALL_COST = {0.0: [10.0, 12.0, 11.0], 0.5: [11.0, 13.1, 11.9]}
+
+
+def at(share_of_predicted: list[float]) -> list[float]:
+    """Seconds per epoch at p = 0.5 that save ``share_of_predicted`` times the predicted saving, per seed."""
+    return [b * (1 - k * SAVED) for b, k in zip(BASE, share_of_predicted)]
+
+
+def test_saving_as_predicted_and_a_small_error_cost_hold():
+    assert outcomes(fake({0.0: BASE, 0.5: at([0.95, 1.0, 1.05])}, SMALL_COST)) == {
+        "skipping_saves_wall_time": "holds", "error_cost_at_half": "holds"}
+
+
+def test_saving_far_above_the_prediction_fails_the_two_sided_band():
+    assert outcomes(fake({0.0: BASE, 0.5: at([1.55, 1.6, 1.57])}, SMALL_COST))["skipping_saves_wall_time"] == "fails"
+
+
+def test_saving_far_below_the_prediction_fails():
+    assert outcomes(fake({0.0: BASE, 0.5: at([0.3, 0.35, 0.32])}, SMALL_COST))["skipping_saves_wall_time"] == "fails"
+
+
+def test_saving_that_straddles_the_band_is_inconclusive():
+    assert outcomes(fake({0.0: BASE, 0.5: at([0.9, 1.6, 1.1])}, SMALL_COST))["skipping_saves_wall_time"] == "inconclusive"
 
 
 def test_saving_is_paired_by_seed():
-    s = exp.summary({"depth": 8}, fake({0.0: [100, 200], 0.5: [50, 100]}, {0.0: [1, 1], 0.5: [1, 1]}))
-    assert s.loc[0.5, "measured_saving"] == pytest.approx(50.0)
+    saved, _ = exp.paired(fake({0.0: [100, 200], 0.5: [50, 100]}, {0.0: [1, 1], 0.5: [1, 1]}))
+    assert saved == {0.5: {0: 50.0, 1: 50.0}}
 
 
-@pytest.mark.parametrize("key,bad", [("ratios", [0.25, 0.5]), ("ratios", [0.0, 1.0]), ("depth", 18),
-                                     ("eval_every", 0), ("test_size", -1)])
-def test_bad_config_rejected(key, bad):
-    with pytest.raises(ValueError, match=key):
-        exp.resolve("cpu", **{key: bad})
+def test_error_cost_fails_far_above_the_papers_and_is_inconclusive_when_seeds_straddle_it():
+    times = {0.0: BASE, 0.5: at([1.0, 1.0, 1.0])}
+    assert outcomes(fake(times, {0.0: [58.9, 58.2, 59.5], 0.5: [77.7, 79.9, 78.7]}))["error_cost_at_half"] == "fails"
+    assert outcomes(fake(times, {0.0: [10.0, 10.0, 10.0], 0.5: [10.5, 12.5, 11.0]}))["error_cost_at_half"] == "inconclusive"
+
+
+def test_one_seed_decides_nothing():
+    assert set(outcomes(fake({0.0: BASE[:1], 0.5: at([1.0])}, {0.0: [10.0], 0.5: [11.0]})).values()) == {"inconclusive"}
+
+
+def test_no_error_claim_without_the_papers_p():
+    runs = fake({0.0: BASE, 0.25: [b * 0.8 for b in BASE]}, {0.0: [10.0] * 3, 0.25: [11.0] * 3})
+    assert list(outcomes(runs)) == ["skipping_saves_wall_time"]
+
+
+@pytest.mark.parametrize("key,bad,match", [
+    ("sweep_p", [0.25, 0.5], r"sweep_p must include 0.*got \[0\.25, 0\.5\]"),
+    ("sweep_p", [0.0, 1.0], r"sweep_p\.1 = 1\.0: .*less than 1"),
+    ("depth", 18, r"depth = 18: must be 6k \+ 2"),
+    ("eval_every", 0, r"eval_every = 0: .*greater than or equal to 1"),
+    ("test_size", -1, r"test_size = -1"),
+    ("lr_milestones", [0.75, 0.5], r"lr_milestones = \[0\.75, 0\.5\]: must be strictly increasing"),
+])
+def test_bad_config_rejected_naming_the_value(key, bad, match):
+    with pytest.raises(ValueError, match=match):
+        experiments.resolve(exp, "cpu", **{key: bad})
+
+
+def test_upgrade_of_the_committed_result_gives_the_cpu_config_and_keeps_every_number():
+    stored = json.loads((REPO_ROOT / "results" / "guo2016" / "cpu.json").read_text())
+    upgraded = stored if "runs_sha256" in stored["provenance"] else exp._upgrade(copy.deepcopy(stored))
+    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]
+    assert _legacy.numbers(upgraded["runs"]) == _legacy.numbers(stored["runs"])
+    assert all({"monitor_error", "monitor_errors", "monitor_loss"} <= set(r["curves"]) for r in upgraded["runs"])
 
 
 def test_smoke_run_skips_main_paths_for_the_right_share_of_images(tmp_path, needs_mirror):

@@ -13,7 +13,7 @@ import torch
 from replib import claims as rule
 from replib import experiments
 from replib import results as store
-from replib._validate import ConfigError, PositiveInt, Spec
+from replib._validate import ConfigError, PositiveInt, Spec, SubSpec
 
 
 class FakeConfig(Spec):
@@ -177,3 +177,18 @@ def test_a_result_that_is_not_json_is_named():
         experiments.run(fake_experiment(), "smoke", progress=False)
 
 
+
+
+def test_a_nested_override_is_merged_into_the_profiles_sub_config():
+    class Inner(SubSpec):
+        p: float = 0.5
+        epochs: int = 1
+
+    class Outer(Spec):
+        inner: Inner = Inner()
+
+    module = fake_experiment()
+    module.Config = Outer
+    module.PROFILES = {p: {"seeds": 1, "inner": {"epochs": 3}} for p in experiments.PROFILES}
+    config, _ = experiments.resolve(module, "smoke", inner={"p": 0.2})
+    assert config["inner"] == {"p": 0.2, "epochs": 3}

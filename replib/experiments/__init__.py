@@ -99,12 +99,18 @@ def seed_list(seeds: int) -> list[int]:
 def resolve(module: ModuleType, profile: str, seeds: int | None = None, **overrides) -> tuple[dict, list[int]]:
     """The validated config of ``module`` at ``profile`` with ``overrides``, and the seed list.
 
-    An override of ``None`` means "the profile's value". Unknown keys and values of the
-    wrong type or range raise :class:`replib._validate.ConfigError` naming them.
+    An override of ``None`` means "the profile's value"; a dict override of a nested
+    sub-config is merged into the profile's (``cifar={"p": 0.3}`` changes only ``p``).
+    Unknown keys and values of the wrong type or range raise
+    :class:`replib._validate.ConfigError` naming them.
     """
     values = {**module.PROFILES[check_profile(profile)]}
     profile_seeds = values.pop("seeds")
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            values[key] = {**values[key], **value}
+        elif value is not None:
+            values[key] = value
     config = validate_config(module.Config, values, what=f"{module.PAPER} config")
     return config, seed_list(seeds if seeds is not None else profile_seeds)
 

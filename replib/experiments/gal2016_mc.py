@@ -4,15 +4,13 @@
 ICML 2016 (arXiv 1506.02142).
 
 Two parts, one set of seeds:
-
-- ``co2 relu`` / ``co2 tanh``: a fully connected net with dropout trained on the authors'
-  272 detrended, standardised monthly Mauna Loa CO2 values (1958-03 to 1981-03), then asked
-  to extrapolate over their 1000-point grid. Each net is read twice: with dropout off (the
-  standard, weight-averaged prediction: panel (a) for ReLU) and with MC dropout (panels (c)
-  ReLU and (d) TanH). ``gp``: a Gaussian process with a squared-exponential covariance,
-  panel (b); it also maps the real CO2 series beyond 1981 into the same scale.
-- ``lenet``: a LeNet with dropout before its last layer trained on MNIST; a test "1" is
-  rotated in 12 steps and classified with MC dropout (Figure 4).
+- ``co2 relu`` / ``co2 tanh``: a fully connected net with dropout trained on the authors' 272
+  detrended, standardised monthly Mauna Loa CO2 values (1958-03 to 1981-03), asked to extrapolate
+  over their 1000-point grid, read with dropout off (standard dropout: panel (a), ReLU) and with
+  MC dropout (panels (c) ReLU, (d) TanH). ``gp``: a Gaussian process (squared-exponential
+  covariance), panel (b); it also maps the real CO2 series beyond 1981 into the same scale.
+- ``lenet``: a LeNet with dropout before its last layer trained on MNIST; a test "1" is rotated
+  in 12 steps and classified with MC dropout (Figure 4).
 """
 
 from __future__ import annotations
@@ -22,83 +20,80 @@ import math
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 
-from .. import data
+from .. import claims as rule
+from .. import data, plotting, seeding
+from .._validate import DropProbability, NonNegativeFloat, PositiveFloat, PositiveInt, Probability, Spec, SubSpec, Widths
 from ..methods import mc_predict
 from ..models import MLP, LeNet
-from ..train import fit, fit_regression, seed_everything
-from ._config import apply_overrides, check_int
+from ..train import classification_monitor, fit, fit_regression, minibatches, sgd_schedule
+from . import _legacy
 
 PAPER = "gal2016_mc"
 TITLE = "Gal & Ghahramani 2016: MC dropout uncertainty"
 CO2_ARMS = ("co2 relu", "co2 tanh")
 TAIL = 0.1  # "far from the data": the last tenth of the extrapolation grid; "near": its first tenth
 
-_COMMON = {
-    "co2_hidden": [512, 512, 512, 512],  # units per hidden layer
-    "co2_p": 0.1,  # dropout before every weight layer but the first
-    "co2_iterations": 10_000,  # full-batch Adam steps
-    "co2_lr": 1e-3,
-    "co2_weight_decay": 1e-6,  # L2 on every weight: the prior of the Bayesian reading
-    "mc_samples": 500,  # stochastic passes T for every MC prediction on the CO2 grid
-    "gp_steps": 300,  # Adam steps on the GP's log marginal likelihood (lengthscale, signal, noise)
-    "gp_init_lengthscales": [0.05, 0.2, 1.0],  # starting points; the best optimum is kept (the yearly cycle is ~0.15)
-    "lenet_p": 0.5,  # dropout before LeNet's last layer
-    "lenet_epochs": 3,
-    "lenet_lr": 0.05,
-    "rotations": 12,  # rotated copies of the digit, as in Figure 4
-    "max_angle": 88.0,  # degrees (counter-clockwise) of the last copy; the first is upright
-    "digit_samples": 100,  # stochastic passes per rotated digit, as in Figure 4
-    "train_subset": None,  # None: all 60,000 MNIST training images
-    "device": "cpu",
-}
+
+class Co2Config(SubSpec):
+    hidden: Widths = Field([512] * 4, description="units per hidden layer of the CO2 nets")
+    p: DropProbability = Field(0.1, description="dropout before every weight layer but the first")
+    iterations: PositiveInt = Field(10_000, description="full-batch Adam steps")
+    lr: PositiveFloat = Field(1e-3, description="Adam's learning rate")
+    weight_decay: NonNegativeFloat = Field(1e-6, description="L2 on every weight: the prior of the Bayesian reading")
+    mc_samples: PositiveInt = Field(500, description="stochastic passes T for every MC prediction on the CO2 grid")
+
+
+class GpConfig(SubSpec):
+    steps: PositiveInt = Field(300, description="Adam steps on the log marginal likelihood (lengthscale, signal, noise)")
+    init_lengthscales: list[PositiveFloat] = Field([0.05, 0.2, 1.0], min_length=1,
+                                                   description="starting points, the best optimum kept (yearly cycle ~0.15)")
+
+
+class DigitsConfig(SubSpec):
+    p: DropProbability = Field(0.5, description="dropout before LeNet's last layer")
+    epochs: PositiveInt = Field(3, description="passes over the MNIST training images")
+    lr: PositiveFloat = Field(0.05, description="SGD learning rate")
+    momentum: Probability = Field(0.9, description="SGD momentum")
+    batch_size: PositiveInt = Field(128, description="images per minibatch")
+    train_size: PositiveInt | None = Field(None, description="MNIST training images; None: all 60,000")
+    rotations: int = Field(12, ge=2, description="rotated copies of the digit, as in Figure 4")
+    max_angle: PositiveFloat = Field(88.0, description="degrees (counter-clockwise) of the last copy; the first is upright")
+    mc_samples: PositiveInt = Field(100, description="stochastic passes per rotated digit, as in Figure 4")
+
+
+class Config(Spec):
+    co2: Co2Config = Field(default_factory=Co2Config, description="the CO2 nets of Figure 2 (a), (c), (d)")
+    gp: GpConfig = Field(default_factory=GpConfig, description="the Gaussian process of Figure 2 (b)")
+    digits: DigitsConfig = Field(default_factory=DigitsConfig, description="the LeNet and rotated digit of Figure 4")
+
+
 PROFILES = {
-    "smoke": {**_COMMON, "co2_hidden": [32, 32], "co2_iterations": 200, "mc_samples": 20, "gp_steps": 20,
-              "lenet_epochs": 1, "digit_samples": 20, "train_subset": 2000, "seeds": 1},
-    "cpu": {**_COMMON, "seeds": 3},
-    "paper": {**_COMMON, "co2_hidden": [1024] * 5, "co2_iterations": 1_000_000, "mc_samples": 1000,
-              "lenet_epochs": 20, "seeds": 5},
+    "smoke": {"co2": {"hidden": [32, 32], "iterations": 200, "mc_samples": 20}, "gp": {"steps": 20},
+              "digits": {"epochs": 1, "mc_samples": 20, "train_size": 2000}, "seeds": 1},
+    "cpu": {"seeds": 3},
+    "paper": {"co2": {"hidden": [1024] * 5, "iterations": 1_000_000, "mc_samples": 1000}, "digits": {"epochs": 20},
+              "seeds": 5},
 }
 
 PAPER_VALUES = [
-    {
-        "id": "co2_data", "value": 272, "unit": "training points",
-        "what": "detrended, standardised monthly CO2, 1958-03 to 1981-03; test grid of 1000 points to x = 3.72",
-        "where": "the authors' released data (shared/data/co2/co2_gal2016.npz)", "confirmed": True,
-    },
-    {
-        "id": "co2_net", "value": "4-5 hidden layers of 1024 units, dropout p 0.1 or 0.2, 10^6 iterations",
-        "unit": "setup", "what": "networks of Figure 2",
-        "where": "Gal & Ghahramani 2016 (ICML), Figure 2 setup, as quoted by the issue (shared/PAPERS.md)",
-        "confirmed": False,
-    },
-    {
-        "id": "fig4_class_sequence", "value": "1 -> 5 -> 7", "unit": "predicted class as the digit rotates",
-        "what": "the class with the largest MC-averaged probability moves from 1 through 5 to 7, with very large "
-                "uncertainty where it is 5",
-        "where": "Gal & Ghahramani 2016 (ICML), Figure 4, as quoted by the issue (shared/PAPERS.md)",
-        "confirmed": False,
-    },
+    {"id": "co2_data", "value": 272, "unit": "training points",
+     "what": "detrended, standardised monthly CO2, 1958-03 to 1981-03; test grid of 1000 points to x = 3.72",
+     "where": "the authors' released data (shared/data/co2/co2_gal2016.npz)", "confirmed": True},
+    {"id": "co2_net", "value": "4-5 hidden layers of 1024 units, dropout p 0.1 or 0.2, 10^6 iterations",
+     "unit": "setup", "what": "networks of Figure 2",
+     "where": "Gal & Ghahramani 2016 (ICML), Figure 2 setup, as quoted in shared/PAPERS.md", "confirmed": False},
+    {"id": "fig4_class_sequence", "value": "1 -> 5 -> 7", "unit": "predicted class as the digit rotates",
+     "what": "the class with the largest MC-averaged probability moves from 1 through 5 to 7, with very large "
+             "uncertainty where it is 5",
+     "where": "Gal & Ghahramani 2016 (ICML), Figure 4, as quoted in shared/PAPERS.md", "confirmed": False},
 ]
 
-
-def resolve(profile: str, **overrides) -> dict:
-    config = apply_overrides(PAPER, PROFILES, profile, overrides)
-    hidden = config["co2_hidden"]
-    if not isinstance(hidden, list) or not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
-        raise ValueError(f"co2_hidden must be a non-empty list of positive ints, e.g. [512, 512], got {hidden!r}")
-    for key in ("co2_iterations", "mc_samples", "gp_steps", "lenet_epochs", "rotations", "digit_samples"):
-        check_int(config, key)
-    starts = config["gp_init_lengthscales"]
-    if not isinstance(starts, list) or not starts or not all(isinstance(v, float) and v > 0 for v in starts):
-        raise ValueError(f"gp_init_lengthscales must be a non-empty list of positive floats, got {starts!r}")
-    if config["rotations"] < 2:
-        raise ValueError(f"rotations must be at least 2 (upright and rotated), got {config['rotations']!r}")
-    return config
-
-
-def arms(config: dict) -> list[str]:
-    return ["gp", *CO2_ARMS, "lenet"]
+# The claims' thresholds, fixed before the first cpu run: a miss of more than one sd of the training targets; a ReLU
+# spread far from the data at least twice that on the data; a TanH spread growing less than 1.5x across the grid;
+# "confident" below 0.1, "very uncertain" above 0.2 (sd of the winning probability); "leaves 1": a count above 0.5.
+MISS_SD, RELU_GROWTH, TANH_GROWTH, UPRIGHT_SD, PEAK_SD = 1.0, 2.0, 1.5, 0.1, 0.2
 
 
 def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
@@ -117,10 +112,10 @@ def _r(values, digits: int = 5) -> list[float]:
 
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     if arm == "gp":
-        return _run_gp(config)
+        return _run_gp(config["gp"])
     if arm == "lenet":
-        return _run_lenet(config, seed, progress)
-    return _run_co2_net(config, arm.split()[1], seed, progress)
+        return _run_lenet(config["digits"], config["device"], seed, progress)
+    return _run_co2_net(config["co2"], config["device"], arm.split()[1], seed, progress)
 
 
 # --------------------------------------------------------------------------- CO2
@@ -166,20 +161,19 @@ def _run_gp(config: dict) -> dict:
     """Panel (b): GP regression, squared-exponential covariance, hyper-parameters by marginal likelihood.
 
     The likelihood has local optima (one treats the yearly cycle as noise), so the
-    optimisation starts from each of ``gp_init_lengthscales`` and keeps the best.
+    optimisation starts from each of ``init_lengthscales`` and keeps the best.
     """
     co2 = data.load_co2_gal2016()
     real = real_continuation(co2, data.load_co2_raw())
     x, y = torch.as_tensor(co2["x_train"], dtype=torch.float64), torch.as_tensor(co2["y_train"], dtype=torch.float64)
     xs = torch.as_tensor(co2["x_test"], dtype=torch.float64)
     fits = []
-    for ell0 in config["gp_init_lengthscales"]:
+    for ell0 in config["init_lengthscales"]:
         log_params = torch.tensor([math.log(ell0), 0.0, math.log(0.1)], dtype=torch.float64, requires_grad=True)
         opt = torch.optim.Adam([log_params], lr=0.05)
-        for _ in range(config["gp_steps"]):
+        for _ in range(config["steps"]):
             opt.zero_grad()
-            loss = _gp_nll(log_params, x, y)
-            loss.backward()
+            _gp_nll(log_params, x, y).backward()
             opt.step()
         with torch.no_grad():
             fits.append((float(_gp_nll(log_params, x, y)), ell0, log_params.detach().clone()))
@@ -201,29 +195,23 @@ def _run_gp(config: dict) -> dict:
     return {"metrics": metrics, "curves": curves}
 
 
-def _run_co2_net(config: dict, activation: str, seed: int, progress: bool) -> dict:
+def _run_co2_net(config: dict, device: str, activation: str, seed: int, progress: bool) -> dict:
     co2 = data.load_co2_gal2016()
-    device = config["device"]
-    seed_everything(seed)
-    model = MLP([1, *config["co2_hidden"], 1], activation, 0.0, config["co2_p"]).to(device)
+    model = MLP([1, *config["hidden"], 1], activation, 0.0, config["p"]).to(device)
     x, y, xs = (_col(co2[k], device) for k in ("x_train", "y_train", "x_test"))
-    curves = fit_regression(model, x, y, iterations=config["co2_iterations"], lr=config["co2_lr"],
-                            weight_decay=config["co2_weight_decay"], progress=progress, desc=f"co2 {activation} seed {seed}")
+    curves = fit_regression(model, x, y, iterations=config["iterations"], lr=config["lr"],
+                            weight_decay=config["weight_decay"], progress=progress, desc=f"co2 {activation} seed {seed}")
     model.eval()
     with torch.no_grad():
-        standard = model(xs).squeeze(1)
-        train_fit = model(x).squeeze(1)
-    torch.manual_seed(10_000 + seed)  # MC passes: reproducible, independent of training
-    grid = mc_predict(model, xs, config["mc_samples"])
-    on_train = mc_predict(model, x, config["mc_samples"])
+        standard, train_fit = model(xs).squeeze(1), model(x).squeeze(1)
+    with seeding.evaluation(seed):
+        grid = mc_predict(model, xs, config["mc_samples"])
+        on_train = mc_predict(model, x, config["mc_samples"])
     sd = grid.std.squeeze(1).cpu().numpy()
     tail = max(1, int(TAIL * len(sd)))
-    metrics = {
-        "train_rmse_standard": float((train_fit - y.squeeze(1)).pow(2).mean().sqrt()),
-        "mc_sd_on_training_inputs": float(on_train.std.mean()),
-        "mc_sd_near": float(sd[:tail].mean()),  # first tenth of the grid, just after the data
-        "mc_sd_far": float(sd[-tail:].mean()),  # last tenth of the grid
-    }
+    metrics = {"train_rmse_standard": float((train_fit - y.squeeze(1)).pow(2).mean().sqrt()),
+               "mc_sd_on_training_inputs": float(on_train.std.mean()),
+               "mc_sd_near": float(sd[:tail].mean()), "mc_sd_far": float(sd[-tail:].mean())}  # first / last tenth
     curves.update({"mc_mean": _r(grid.mean), "mc_std": _r(grid.std), "standard": _r(standard)})
     return {"metrics": metrics, "curves": curves}
 
@@ -231,7 +219,7 @@ def _run_co2_net(config: dict, activation: str, seed: int, progress: bool) -> di
 # --------------------------------------------------------------------------- MNIST rotations
 
 
-def rotated_digit(config: dict) -> tuple[torch.Tensor, list[float]]:
+def rotated_digit(config: dict, device: str = "cpu") -> tuple[torch.Tensor, list[float]]:
     """The first "1" of the MNIST test set, rotated counter-clockwise in ``rotations`` equal steps to ``max_angle``."""
     from torchvision.transforms.functional import InterpolationMode, rotate
 
@@ -240,35 +228,48 @@ def rotated_digit(config: dict) -> tuple[torch.Tensor, list[float]]:
     image = test.images[index].float().div(255.0).unsqueeze(0)  # (1, 28, 28)
     angles = np.linspace(0.0, config["max_angle"], config["rotations"]).tolist()
     batch = torch.stack([rotate(image, a, InterpolationMode.BILINEAR) for a in angles])  # (R, 1, 28, 28)
-    return batch.to(config["device"]), angles
+    return batch.to(device), angles
 
 
-def _run_lenet(config: dict, seed: int, progress: bool) -> dict:
-    train, test = data.mnist_tensors(config["train_subset"], None, config["device"])
-    seed_everything(seed)
-    model = LeNet(config["lenet_p"]).to(config["device"])
-    curves = fit(model, train, test, epochs=config["lenet_epochs"], batch_size=128, lr=config["lenet_lr"],
-                 momentum=0.9, seed=seed, progress=progress, desc=f"lenet seed {seed}")
-    digits, angles = rotated_digit(config)
-    torch.manual_seed(10_000 + seed)
-    logits = mc_predict(model, digits, config["digit_samples"], return_samples=True).samples  # (T, R, 10)
+def _run_lenet(config: dict, device: str, seed: int, progress: bool) -> dict:
+    train, test = data.mnist_tensors(config["train_size"], None, device)
+    model = LeNet(config["p"]).to(device)
+    curves = fit(model, minibatches(train, config["batch_size"], seed), epochs=config["epochs"],
+                 optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"]),
+                 schedule=sgd_schedule(config["lr"], config["momentum"]), monitor=classification_monitor(test),
+                 progress=progress, desc=f"lenet seed {seed}")
+    digits, angles = rotated_digit(config, device)
+    with seeding.evaluation(seed):
+        logits = mc_predict(model, digits, config["mc_samples"], return_samples=True).samples  # (T, R, 10)
     probs = logits.softmax(-1)
     mean_probs = probs.mean(0)  # (R, 10)
     predicted = mean_probs.argmax(1)
     sd_of_predicted = probs.std(0, correction=0).gather(1, predicted[:, None]).squeeze(1)
     top = mean_probs.max(0).values.argsort(descending=True)[:3].tolist()  # the classes that ever win most clearly
-    metrics = {
-        "test_error": curves["test_error"][-1],
-        "predicted_class_by_angle": predicted.tolist(),
-        "sd_of_predicted_probability_by_angle": _r(sd_of_predicted, 4),
-        "top_classes": top,
-    }
-    curves.update({
-        "angles": angles,
-        "softmax_input_samples": {str(c): [_r(logits[:, r, c], 3) for r in range(len(angles))] for c in top},
-        "softmax_output_samples": {str(c): [_r(probs[:, r, c], 4) for r in range(len(angles))] for c in top},
-    })
+    metrics = {"test_error": curves["monitor_error"][-1], "predicted_class_by_angle": predicted.tolist(),
+               "sd_of_predicted_probability_by_angle": _r(sd_of_predicted, 4), "top_classes": top}
+    curves.update({"angles": angles,
+                   "softmax_input_samples": {str(c): [_r(logits[:, r, c], 3) for r in range(len(angles))] for c in top},
+                   "softmax_output_samples": {str(c): [_r(probs[:, r, c], 4) for r in range(len(angles))] for c in top}})
     return {"metrics": metrics, "curves": curves}
+
+
+@_legacy.upgrades(PAPER)
+def _upgrade(result: dict) -> dict:
+    """Results written with flat ``co2_*``/``gp_*``/``lenet_*`` keys, ``digit_samples``, ``train_subset`` and
+    LeNet's monitor curves named ``test_*``; LeNet's batch size and momentum were fixed in that code (128, 0.9)."""
+    c = result["config"]
+    result["config"] = {
+        "co2": {**{k: c[f"co2_{k}"] for k in ("hidden", "p", "iterations", "lr", "weight_decay")}, "mc_samples": c["mc_samples"]},
+        "gp": {"steps": c["gp_steps"], "init_lengthscales": c["gp_init_lengthscales"]},
+        "digits": {**{k: c[f"lenet_{k}"] for k in ("p", "epochs", "lr")}, "momentum": 0.9, "batch_size": 128,
+                   "train_size": c["train_subset"], "rotations": c["rotations"], "max_angle": c["max_angle"],
+                   "mc_samples": c["digit_samples"]},
+        "device": c["device"],
+    }
+    for r in result["runs"]:
+        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
+    return result
 
 
 # --------------------------------------------------------------------------- analysis
@@ -278,59 +279,72 @@ def _by_arm(runs: list[dict], arm: str) -> list[dict]:
     return [r for r in runs if r["arm"] == arm]
 
 
-def _growth(run: dict) -> float:
-    return run["metrics"]["mc_sd_far"] / run["metrics"]["mc_sd_near"]
+def claim_values(runs: list[dict]) -> dict[str, dict[int, float]]:
+    """The per-seed numbers the claims are decided on, each seed -> value."""
+    gp = _by_arm(runs, "gp")[0]["curves"]
+    end = int(np.abs(np.array(gp["x_test"]) - max(gp["real_x"])).argmin())  # grid point of the last real month
+    m = {a: {r["seed"]: r["metrics"] for r in _by_arm(runs, a)} for a in (*CO2_ARMS, "lenet")}
+    standard = {r["seed"]: r["curves"]["standard"][end] for r in _by_arm(runs, "co2 relu")}
+    return {
+        "standard_at_end": standard, "miss": {s: abs(v - gp["real_y"][-1]) for s, v in standard.items()},
+        "relu_far_over_training": {s: v["mc_sd_far"] / v["mc_sd_on_training_inputs"] for s, v in m["co2 relu"].items()},
+        "relu_growth": {s: v["mc_sd_far"] / v["mc_sd_near"] for s, v in m["co2 relu"].items()},
+        "tanh_growth": {s: v["mc_sd_far"] / v["mc_sd_near"] for s, v in m["co2 tanh"].items()},
+        "upright_sd": {s: v["sd_of_predicted_probability_by_angle"][0] for s, v in m["lenet"].items()},
+        "peak_sd": {s: max(v["sd_of_predicted_probability_by_angle"]) for s, v in m["lenet"].items()},
+        "rotations_not_1": {s: sum(c != 1 for c in v["predicted_class_by_angle"]) for s, v in m["lenet"].items()},
+    }
 
 
 def claims(config: dict, runs: list[dict]) -> list[dict]:
-    gp = _by_arm(runs, "gp")[0]
-    relu, tanh = _by_arm(runs, "co2 relu"), _by_arm(runs, "co2 tanh")
-    lenet = _by_arm(runs, "lenet")
-    real_x, real_y = np.array(gp["curves"]["real_x"]), np.array(gp["curves"]["real_y"])
-    x_test = np.array(gp["curves"]["x_test"])
-    end = int(np.abs(x_test - real_x.max()).argmin())  # grid point nearest the last real month inside the grid
-
-    relu_ratio = {r["seed"]: round(r["metrics"]["mc_sd_far"] / r["metrics"]["mc_sd_on_training_inputs"], 2) for r in relu}
-    growth = {"relu": {r["seed"]: round(_growth(r), 2) for r in relu}, "tanh": {r["seed"]: round(_growth(r), 2) for r in tanh}}
-    bounded = all(growth["tanh"][s] < min(1.5, growth["relu"][s]) for s in growth["tanh"])
-    miss = {r["seed"]: round(abs(r["curves"]["standard"][end] - float(real_y[-1])), 2) for r in relu}
-
-    upright_sd = [r["metrics"]["sd_of_predicted_probability_by_angle"][0] for r in lenet]
-    peak_sd = [max(r["metrics"]["sd_of_predicted_probability_by_angle"]) for r in lenet]
-    flips = [any(c != 1 for c in r["metrics"]["predicted_class_by_angle"]) for r in lenet]
+    """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds, and one check."""
+    v, gp = claim_values(runs), _by_arm(runs, "gp")[0]["curves"]
     return [
-        {
-            "id": "standard_dropout_misses_far_from_data",
-            "statement": "Standard dropout (weight averaging, ReLU) gives one value with no uncertainty, and at the last "
-                         "real month inside the grid it misses the real CO2 value by more than one standard deviation "
-                         "of the training targets, in every seed.",
-            "holds": bool(all(m > 1.0 for m in miss.values())),
-            "evidence": {"abs_error_at_last_real_month": miss, "last_real_month": gp["curves"]["real_dates"][-1]},
-        },
-        {
-            "id": "relu_uncertainty_grows",
-            "statement": "With ReLU, the MC dropout standard deviation over the last tenth of the grid is at least twice "
-                         "its value on the training inputs, in every seed.",
-            "holds": bool(all(v >= 2.0 for v in relu_ratio.values())),
-            "evidence": {"far_over_training_sd": relu_ratio},
-        },
-        {
-            "id": "tanh_uncertainty_bounded",
-            "statement": "With TanH, the MC standard deviation levels off: from the first to the last tenth of the grid it "
-                         "grows by less than 1.5x and less than ReLU's does, in every seed.",
-            "holds": bool(bounded),
-            "evidence": {"far_over_near_sd": growth},
-        },
-        {
-            "id": "rotation_uncertainty",
-            "statement": "For the rotated 1, MC dropout is confident upright (sd of the winning class's probability < 0.1) "
-                         "and very uncertain somewhere along the rotation (sd > 0.2) where the predicted class changes, "
-                         "on average over seeds; the prediction leaves class 1 in every seed.",
-            "holds": bool(np.mean(upright_sd) < 0.1 and np.mean(peak_sd) > 0.2 and all(flips)),
-            "evidence": {"upright_sd": _r(upright_sd, 3), "peak_sd": _r(peak_sd, 3),
-                         "predicted_class_by_angle": {r["seed"]: r["metrics"]["predicted_class_by_angle"] for r in lenet}},
-        },
+        rule.check("standard_dropout_gives_one_value", "Standard dropout (weight averaging) gives one value per input, "
+                   "with no uncertainty attached.", True,
+                   {"its prediction at the last real month, per seed": rule.per_seed(v["standard_at_end"])},
+                   why="with dropout off the net is a deterministic function: one pass, one value, no spread"),
+        rule.direction("standard_dropout_misses_far_from_data", (
+            f"At the last real month inside the grid ({gp['real_dates'][-1]}), standard dropout (ReLU) misses the real "
+            f"CO2 value by more than {MISS_SD:g} standard deviation of the training targets."),
+            v["miss"], MISS_SD, claimed="greater", names=("miss", f"{MISS_SD:g} sd")),
+        rule.direction("relu_uncertainty_grows", (
+            f"With ReLU, the MC dropout standard deviation over the last tenth of the grid is at least {RELU_GROWTH:g}x "
+            "its value on the training inputs."),
+            v["relu_far_over_training"], RELU_GROWTH, claimed="greater", names=("far / training sd", f"{RELU_GROWTH:g}")),
+        rule.all_of("tanh_uncertainty_bounded", (
+            f"With TanH, the MC standard deviation levels off: from the first to the last tenth of the grid it grows "
+            f"by less than {TANH_GROWTH:g}x, and by less than ReLU's does."), [
+            rule.direction("tanh_growth_small", f"TanH growth < {TANH_GROWTH:g}x", v["tanh_growth"], TANH_GROWTH,
+                           names=("TanH far / near sd", f"{TANH_GROWTH:g}")),
+            rule.direction("tanh_below_relu", "TanH growth < ReLU growth", v["tanh_growth"], v["relu_growth"],
+                           names=("TanH far / near sd", "ReLU far / near sd")),
+        ]),
+        rule.all_of("rotation_uncertainty", (
+            f"For the rotated 1, MC dropout is confident upright (sd of the winning class's probability < {UPRIGHT_SD:g}), "
+            f"very uncertain somewhere along the rotation (sd > {PEAK_SD:g}), and its prediction leaves class 1."), [
+            rule.direction("upright_confident", f"upright sd < {UPRIGHT_SD:g}", v["upright_sd"], UPRIGHT_SD,
+                           names=("upright sd", f"{UPRIGHT_SD:g}"), digits=3),
+            rule.direction("peak_uncertain", f"largest sd > {PEAK_SD:g}", v["peak_sd"], PEAK_SD, claimed="greater",
+                           names=("largest sd", f"{PEAK_SD:g}"), digits=3),
+            rule.direction("leaves_class_1", "at least one rotation not classified 1", v["rotations_not_1"], 0.5,
+                           claimed="greater", names=("rotations not classified 1", "0.5"), digits=1),
+        ]),
     ]
+
+
+def facts(result: dict) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted from the result."""
+    runs, v = result["runs"], claim_values(result["runs"])
+    gp, lenet = _by_arm(runs, "gp")[0], _by_arm(runs, "lenet")
+    out = {k: rule.per_seed(values, 0 if k == "rotations_not_1" else 3 if "sd" in k else 2) for k, values in v.items()}
+    out.update({f"coverage_{arm.split()[1]}": rule.per_seed({r["seed"]: 100 * coverage(result, r) for r in _by_arm(runs, arm)}, 0)
+                for arm in CO2_ARMS})
+    return {**out, "last_real_month": gp["curves"]["real_dates"][-1],
+            "real_map_residual_y": rule.fmt(gp["metrics"]["real_map_max_residual_y"], 3),
+            "lenet_test_error": rule.mean_sd([r["metrics"]["test_error"] for r in lenet], 2, " %"),
+            "classes_by_angle": "; ".join(f"seed {r['seed']}: " + " ".join(map(str, r["metrics"]["predicted_class_by_angle"]))
+                                          for r in lenet)}
 
 
 # --------------------------------------------------------------------------- presentation
@@ -340,20 +354,14 @@ def figure_co2(result: dict):
     """Figure 2, ours: (a) standard dropout, (b) GP, (c) MC dropout ReLU, (d) MC dropout TanH; seed 0, ±2 sd."""
     import matplotlib.pyplot as plt
 
-    from .. import plotting
-
-    plotting.use_house_style()
     gp = _by_arm(result["runs"], "gp")[0]["curves"]
     seed = result["seeds"][0]
-    relu = next(r for r in _by_arm(result["runs"], "co2 relu") if r["seed"] == seed)["curves"]
-    tanh = next(r for r in _by_arm(result["runs"], "co2 tanh") if r["seed"] == seed)["curves"]
+    relu, tanh = (next(r for r in _by_arm(result["runs"], arm) if r["seed"] == seed)["curves"] for arm in CO2_ARMS)
     x = np.array(gp["x_test"])
-    panels = [
-        ("(a) standard dropout (ReLU), weight averaging", relu["standard"], None),
-        ("(b) Gaussian process, SE covariance", gp["mean"], gp["std"]),
-        ("(c) MC dropout, ReLU", relu["mc_mean"], relu["mc_std"]),
-        ("(d) MC dropout, TanH", tanh["mc_mean"], tanh["mc_std"]),
-    ]
+    panels = [("(a) standard dropout (ReLU), weight averaging", relu["standard"], None),
+              ("(b) Gaussian process, SE covariance", gp["mean"], gp["std"]),
+              ("(c) MC dropout, ReLU", relu["mc_mean"], relu["mc_std"]),
+              ("(d) MC dropout, TanH", tanh["mc_mean"], tanh["mc_std"])]
     color = plotting.palette(3)
     fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True, sharey=True)
     for ax, (title, mean, sd) in zip(axes.flat, panels):
@@ -365,15 +373,13 @@ def figure_co2(result: dict):
             ax.fill_between(x, m - 2 * s, m + 2 * s, color=color[0], alpha=0.25, linewidth=0, label="±2 sd")
         ax.axvline(max(gp["x_train"]), color="black", linestyle="--", linewidth=1)
         ax.set_title(title, fontsize=10)
-    for ax in axes[1]:
-        ax.set_xlabel("x (standardised time)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("y (detrended, standardised CO2)")
+    fig.supxlabel("x (standardised time)")
+    fig.supylabel("y (detrended, standardised CO2)")
     axes[0, 0].legend(fontsize=7, loc="upper left")
     axes[0, 0].set_ylim(-4, 8)
+    co2 = result["config"]["co2"]
     fig.suptitle(f"Mauna Loa CO2 extrapolation, seed {seed} ({result['profile']} profile, "
-                 f"{len(result['config']['co2_hidden'])}x{result['config']['co2_hidden'][0]} units, "
-                 f"p = {result['config']['co2_p']}, T = {result['config']['mc_samples']} passes)", fontsize=10)
+                 f"{len(co2['hidden'])}x{co2['hidden'][0]} units, p = {co2['p']}, T = {co2['mc_samples']} passes)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -382,9 +388,6 @@ def figure_rotation(result: dict):
     """Figure 4, ours: softmax input and output samples of the top classes for the rotated 1 (seed 0)."""
     import matplotlib.pyplot as plt
 
-    from .. import plotting
-
-    plotting.use_house_style()
     seed = result["seeds"][0]
     run = next(r for r in _by_arm(result["runs"], "lenet") if r["seed"] == seed)
     angles = run["curves"]["angles"]
@@ -396,10 +399,9 @@ def figure_rotation(result: dict):
             for i, (angle, values) in enumerate(zip(angles, per_angle)):
                 ax.scatter(np.full(len(values), angle) + (int(cls) % 3 - 1) * 1.2, values, s=3, alpha=0.35,
                            color=colors[int(cls)], label=f"class {cls}" if i == 0 else None)
-        ax.set_xlabel("rotation of the digit (degrees)")
-        ax.set_ylabel(label)
+        ax.set(xlabel="rotation of the digit (degrees)", ylabel=label)
         ax.legend(fontsize=8, markerscale=3)
-    fig.suptitle(f"MNIST: a test '1' rotated in {len(angles)} steps; {result['config']['digit_samples']} MC dropout "
+    fig.suptitle(f"MNIST: a test '1' rotated in {len(angles)} steps; {result['config']['digits']['mc_samples']} MC dropout "
                  f"passes each (seed {seed}); predicted classes: {run['metrics']['predicted_class_by_angle']}", fontsize=10)
     fig.tight_layout()
     return fig
@@ -415,26 +417,23 @@ def coverage(result: dict, run: dict) -> float:
 
 def table(result: dict) -> pd.DataFrame:
     """Our numbers behind the claims, mean ± sd over seeds."""
-    rows = []
+    runs, v, rows = result["runs"], claim_values(result["runs"]), []
 
-    def add(what, values, paper=""):
-        v = np.array(values, dtype=float)
-        sd = v.std(ddof=1) if len(v) > 1 else 0.0
-        rows.append({"quantity": what, "paper": paper, "ours (mean ± sd)": f"{v.mean():.3f} ± {sd:.3f}",
-                     "seeds": len(v)})
+    def add(what: str, values, paper: str = "", digits: int = 3) -> None:
+        rows.append({"quantity": what, "paper": paper, "ours": rule.mean_sd(list(values), digits)})
 
-    runs = result["runs"]
     for arm in CO2_ARMS:
-        act = arm.split()[1]
-        add(f"{act}: MC sd on the training inputs", [r["metrics"]["mc_sd_on_training_inputs"] for r in _by_arm(runs, arm)])
-        add(f"{act}: MC sd, first tenth of the grid", [r["metrics"]["mc_sd_near"] for r in _by_arm(runs, arm)])
-        add(f"{act}: MC sd, last tenth of the grid", [r["metrics"]["mc_sd_far"] for r in _by_arm(runs, arm)],
-            "grows (ReLU)" if act == "relu" else "bounded (TanH)")
-        add(f"{act}: share of real months after 1981 inside ±2 sd", [coverage(result, r) for r in _by_arm(runs, arm)])
-    lenet = _by_arm(runs, "lenet")
-    add("LeNet: MNIST test error %", [r["metrics"]["test_error"] for r in lenet])
-    add("rotated 1: sd of winning probability, upright", [r["metrics"]["sd_of_predicted_probability_by_angle"][0] for r in lenet],
-        "small")
-    add("rotated 1: largest sd along the rotation", [max(r["metrics"]["sd_of_predicted_probability_by_angle"]) for r in lenet],
-        "very large where the class is 5")
+        act, these = arm.split()[1], _by_arm(runs, arm)
+        for key, where in (("mc_sd_on_training_inputs", "on the training inputs"), ("mc_sd_near", "first tenth of the grid"),
+                           ("mc_sd_far", "last tenth of the grid")):
+            add(f"{act}: MC sd, {where}", [r["metrics"][key] for r in these],
+                ("grows (ReLU)" if act == "relu" else "bounded (TanH)") if key == "mc_sd_far" else "")
+        add(f"{act}: % of real months after 1981 inside ±2 sd", [100 * coverage(result, r) for r in these], digits=0)
+    add("LeNet: MNIST test error %", [r["metrics"]["test_error"] for r in _by_arm(runs, "lenet")], digits=2)
+    add("rotated 1: sd of winning probability, upright", v["upright_sd"].values(), "small")
+    add("rotated 1: largest sd along the rotation", v["peak_sd"].values(), "very large where the class is 5")
     return pd.DataFrame(rows).set_index("quantity")
+
+
+FIGURES = {"figure2": figure_co2, "figure4": figure_rotation}
+TABLES = {"paper_vs_ours": table}

@@ -1,61 +1,70 @@
 """Gal & Ghahramani (2016), NIPS: variational dropout in an LSTM language model on Penn Treebank.
 
 "A Theoretically Grounded Application of Dropout in Recurrent Neural Networks", NIPS 2016
-(arXiv 1512.05287). Arms, all the same 2-layer LSTM trained on the same budget:
-``none`` (no dropout), ``naive`` (Zaremba et al. 2014: a fresh mask at every step on the
-non-recurrent connections) and ``variational`` (one mask per sequence on the embedding,
-inputs, recurrent state and outputs). Every arm is evaluated with weight averaging
-(dropout off); the variational arm also with MC averaging of the predicted probabilities.
+(arXiv 1512.05287). Arms, the same LSTM on the same budget: ``none``, ``naive`` (Zaremba et
+al. 2014: a fresh mask at every step on the non-recurrent connections) and ``variational``
+(one mask per sequence on the embedding, inputs, recurrent state and outputs). Every arm is
+evaluated with weight averaging; the variational arm also with MC averaging of the probabilities.
 """
 
 from __future__ import annotations
 
-import math
-import time
-
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
+from pydantic import Field, model_validator
 
-from .. import data
+from .. import claims as rule
+from .. import data, plotting, seeding
+from .._validate import DropProbability, Fraction, PositiveFloat, PositiveInt, Spec, Widths
 from ..methods import VariationalLSTM
-from ..train import seed_everything
-from ._config import apply_overrides, check_drop_probability, check_int
+from ..train import clip_grad_norm, decay_after, fit, sgd_schedule
+from . import _legacy
 
 PAPER = "gal2016_rnn"
 TITLE = "Gal & Ghahramani 2016: variational dropout in LSTMs"
 ARMS = ("none", "naive", "variational")
+EVAL_STREAMS = 10  # validation and test text is laid out in 10 parallel streams
 
-_COMMON = {
-    "hidden": 200,  # units per layer (and embedding size); the paper's medium model has 650
-    "layers": 2,
-    "batch_size": 32,  # sequences per minibatch (Zaremba et al. and the paper: 20)
-    "bptt": 35,  # steps per truncated back-propagation segment (Zaremba et al., medium)
-    "lr": 1.0,  # plain SGD, as Zaremba et al. and Gal's code
-    "lr_decay": 0.5,  # per epoch once decay starts
-    "decay_start": 4,  # epochs at full rate before the decay
-    "clip": 5.0,  # gradient norm clipping
-    "init_scale": 0.1,  # uniform(-0.1, 0.1) initialisation (Zaremba et al., small)
-    "p": 0.3,  # dropout on inputs, outputs and (variational only) the recurrent state
-    "p_embedding": 0.1,  # word-type dropout, variational only
-    "mc_passes": 20,  # MC averaging passes on the test set (the paper: 1000)
-    "train_tokens": None,  # None: the whole training split (929,589 tokens); else its first n tokens
-    "eval_tokens": None,  # None: the whole validation and test splits; else their first n tokens (smoke)
-    "device": "cpu",
-}
+
+class Config(Spec):
+    hidden: Widths = Field([200, 200], description="LSTM units per layer, one width for all (and the embedding size)")
+    batch_size: PositiveInt = Field(20, description="sequences per minibatch (Zaremba et al. and the paper: 20)")
+    bptt: PositiveInt = Field(35, description="steps per truncated back-propagation segment (Zaremba et al., medium)")
+    lr: PositiveFloat = Field(1.0, description="plain SGD, as Zaremba et al. and Gal's code")
+    lr_decay: PositiveFloat = Field(0.5, description="learning-rate factor per epoch once the decay has started")
+    lr_decay_start: Fraction = Field(0.625, description="share of the run at full rate before the decay")
+    clip: PositiveFloat = Field(5.0, description="bound on the global gradient norm")
+    init_scale: PositiveFloat = Field(0.1, description="weights ~ uniform(-init_scale, init_scale) (Zaremba et al., small)")
+    p: DropProbability = Field(0.3, description="dropout on inputs, outputs and (variational only) the recurrent state")
+    p_embedding: DropProbability = Field(0.1, description="word-type dropout, variational only")
+    mc_samples: PositiveInt = Field(20, description="stochastic passes over the test set for MC averaging (the paper: 1000)")
+    train_size: PositiveInt | None = Field(250_000, description="first tokens of the training split; None: all 929,589")
+    val_size: PositiveInt | None = Field(None, description="first tokens of the validation split; None: all 73,760")
+    test_size: PositiveInt | None = Field(None, description="first tokens of the test split; None: all 82,430")
+    epochs: PositiveInt = Field(8, description="passes over the training tokens")
+
+    @model_validator(mode="after")
+    def _sizes(self):
+        if len(set(self.hidden)) != 1:
+            raise ValueError(f"hidden must be one width for every layer (VariationalLSTM), got {self.hidden!r}")
+        for name, least in (("train_size", self.batch_size * (self.bptt + 1)), ("val_size", 2 * EVAL_STREAMS),
+                            ("test_size", 2 * EVAL_STREAMS)):
+            if (size := getattr(self, name)) is not None and size < least:
+                raise ValueError(f"{name} must be at least {least} tokens here (None: the whole split), got {size!r}")
+        return self
+
+
+# The whole training split costs 4.6 min per epoch per arm at 1 thread (the 10k-word softmax dominates), so the cpu
+# profile trains on its first 250,000 tokens for 8 epochs: long enough for the undropped net to overfit.
 PROFILES = {
-    "smoke": {**_COMMON, "hidden": 16, "bptt": 10, "batch_size": 8, "epochs": 1, "decay_start": 0, "mc_passes": 2,
-              "train_tokens": 4000, "eval_tokens": 1000, "seeds": 1},
-    # The whole training split costs 4.6 min per epoch per arm at 1 thread here (the 10k-word
-    # softmax dominates), so the cpu profile trains on its first 250,000 tokens for 8 epochs:
-    # long enough for the undropped net to overfit, which is what dropout is tested against.
-    "cpu": {**_COMMON, "batch_size": 20, "epochs": 8, "decay_start": 5, "train_tokens": 250_000, "seeds": 2},
-    "paper": {**_COMMON, "hidden": 650, "batch_size": 20, "epochs": 39, "decay_start": 6, "lr_decay": 1 / 1.2,
-              "init_scale": 0.05, "p": 0.5, "p_embedding": 0.2, "mc_passes": 1000, "seeds": 5},
+    "smoke": {"hidden": [16, 16], "bptt": 10, "batch_size": 8, "epochs": 1, "mc_samples": 2, "train_size": 4000,
+              "val_size": 1000, "test_size": 1000, "seeds": 1},
+    "cpu": {"seeds": 2},
+    "paper": {"hidden": [650, 650], "epochs": 39, "lr_decay_start": 6 / 39, "lr_decay": 1 / 1.2, "init_scale": 0.05,
+              "p": 0.5, "p_embedding": 0.2, "mc_samples": 1000, "train_size": None, "seeds": 5},
 }
 
-# Test perplexity, single models; from a third-party extraction of the paper's table (shared/PAPERS.md).
 PAPER_VALUES = [
     {"id": f"{model}_{arm}", "model": model, "arm": arm, "value": value, "unit": "test perplexity",
      "what": f"{model} model ({'2x650' if model == 'medium' else '2x1500'} LSTM), {label}",
@@ -71,32 +80,8 @@ PAPER_VALUES = [
 ]
 
 
-def resolve(profile: str, **overrides) -> dict:
-    config = apply_overrides(PAPER, PROFILES, profile, overrides)
-    for key in ("hidden", "layers", "batch_size", "bptt", "mc_passes"):
-        check_int(config, key)
-    for key in ("p", "p_embedding"):
-        check_drop_probability(config, key)
-    for key, least in (("train_tokens", config["batch_size"] * (config["bptt"] + 1)), ("eval_tokens", 20)):
-        check_int(config, key, least, allow_none=True)  # None: the whole split
-    return config
-
-
-def arms(config: dict) -> list[str]:
-    return list(ARMS)
-
-
-def build(arm: str, config: dict, vocab_size: int) -> VariationalLSTM:
-    p, h, layers = config["p"], config["hidden"], config["layers"]
-    if arm == "none":
-        model = VariationalLSTM(vocab_size, h, layers, mode="none")
-    elif arm == "naive":
-        model = VariationalLSTM(vocab_size, h, layers, mode="naive", p_input=p, p_output=p)
-    else:
-        model = VariationalLSTM(vocab_size, h, layers, mode="variational", p_input=p, p_output=p, p_recurrent=p,
-                                p_embedding=config["p_embedding"])
-    model.reset_parameters(config["init_scale"])
-    return model.to(config["device"])
+def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
+    return [(arm, seed) for seed in seeds for arm in ARMS]
 
 
 def batchify(tokens: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -113,25 +98,18 @@ def segments(stream: torch.Tensor, bptt: int):
 
 
 def sequence_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of ``logits`` ``(T, B, V)`` for ``targets`` ``(T, B)``: summed over time, averaged over sequences.
-
-    Zaremba et al.'s loss, which their learning rate of 1 and clipping at 5 are tuned for;
-    the mean over every token would shrink each step by a factor of T.
-    """
-    return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum") / targets.shape[1]
+    """Cross-entropy of ``logits`` ``(T, B, V)`` for ``targets`` ``(T, B)``, summed over time, averaged over sequences:
+    Zaremba et al.'s loss, which their rate of 1 and clipping at 5 are tuned for (a mean over tokens: steps T x smaller)."""
+    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum") / targets.shape[1]
 
 
 @torch.no_grad()
-def perplexity(model: VariationalLSTM, stream: torch.Tensor, bptt: int, mc_passes: int = 0) -> float:
-    """Perplexity on ``stream``: weight averaging (``mc_passes = 0``, dropout off) or MC averaging of probabilities.
-
-    MC averaging runs the whole stream ``mc_passes`` times with dropout on (fresh masks per
-    segment, as in training) and averages each target word's probability over the passes.
-    """
-    was_training = model.training
-    passes = max(1, mc_passes)
+def perplexity(model: VariationalLSTM, stream: torch.Tensor, bptt: int, mc_samples: int = 0) -> float:
+    """Perplexity on ``stream``: weight averaging (``mc_samples = 0``, dropout off) or MC averaging: each target
+    word's probability averaged over ``mc_samples`` passes with dropout on (fresh masks per segment, as in training)."""
+    was_training, passes = model.training, max(1, mc_samples)
     prob_sum = torch.zeros(stream.shape[0] - 1, stream.shape[1], device=stream.device, dtype=torch.float64)
-    model.train(mc_passes > 0)
+    model.train(mc_samples > 0)
     for _ in range(passes):
         state, row = None, 0
         for x, y in segments(stream, bptt):
@@ -143,81 +121,109 @@ def perplexity(model: VariationalLSTM, stream: torch.Tensor, bptt: int, mc_passe
 
 
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
-    corpus = data.load_ptb()
-    device = config["device"]
-    train_tokens = corpus.train if config["train_tokens"] is None else corpus.train[: config["train_tokens"]]
-    train = batchify(train_tokens, config["batch_size"]).to(device)
-    valid, test = batchify(corpus.valid, 10).to(device), batchify(corpus.test, 10).to(device)
-    if config["eval_tokens"] is not None:  # rows of 10 streams
-        valid, test = valid[: config["eval_tokens"] // 10], test[: config["eval_tokens"] // 10]
-    seed_everything(seed)
-    model = build(arm, config, len(corpus.vocab))
-    optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"])
-    curves: dict[str, list] = {"epoch": [], "lr": [], "train_perplexity": [], "valid_perplexity": [], "seconds": []}
+    """Train one arm on consecutive segments, the LSTM state carried across them and reset every epoch.
 
-    from tqdm.auto import tqdm
+    Curves: fit's (``train_loss``: :func:`sequence_loss` weighted by segment length; ``monitor_perplexity``:
+    validation) and ``train_perplexity``: exp of the epoch's mean cross-entropy per training token, masks on."""
+    corpus, device, p = data.load_ptb(), config["device"], config["p"]
+    train = batchify(corpus.train[: config["train_size"]], config["batch_size"]).to(device)
+    valid, test = (batchify(tokens[:n], EVAL_STREAMS).to(device)
+                   for tokens, n in ((corpus.valid, config["val_size"]), (corpus.test, config["test_size"])))
+    drops = {"none": {}, "naive": {"p_input": p, "p_output": p},  # the arm's name is the LSTM's mode
+             "variational": {"p_input": p, "p_output": p, "p_recurrent": p, "p_embedding": config["p_embedding"]}}
+    model = VariationalLSTM(len(corpus.vocab), config["hidden"][0], len(config["hidden"]), mode=arm, **drops[arm])
+    model.reset_parameters(config["init_scale"])
+    model.to(device)
+    carried, summed = {"state": None}, []  # summed: per epoch, the training cross-entropy over every token
 
-    for epoch in range(config["epochs"]):
-        tic = time.perf_counter()
-        lr = config["lr"] * config["lr_decay"] ** max(0, epoch + 1 - config["decay_start"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        model.train()
-        state, loss_sum, count = None, 0.0, 0
-        n_segments = math.ceil((train.shape[0] - 1) / config["bptt"])
-        for x, y in tqdm(segments(train, config["bptt"]), total=n_segments, desc=f"{arm} seed {seed} epoch {epoch + 1}",
-                         disable=not progress, leave=False, mininterval=1.0):
-            state = tuple(s.detach() for s in state) if state is not None else None
-            logits, state = model(x, state)
-            loss = sequence_loss(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config["clip"])
-            optimizer.step()
-            loss_sum += float(loss.detach()) * y.shape[1]
-            count += y.numel()
-        curves["epoch"].append(epoch + 1)
-        curves["lr"].append(lr)
-        curves["train_perplexity"].append(math.exp(loss_sum / count))
-        curves["valid_perplexity"].append(perplexity(model, valid, config["bptt"]))
-        curves["seconds"].append(time.perf_counter() - tic)
-    metrics = {"test_perplexity": perplexity(model, test, config["bptt"]),
-               "valid_perplexity": curves["valid_perplexity"][-1],
+    def batches(epoch: int):
+        carried["state"] = None  # each epoch reads the text from its start
+        summed.append(torch.zeros((), device=device))
+        return segments(train, config["bptt"])
+
+    def loss(model: VariationalLSTM, batch) -> torch.Tensor:
+        logits, state = model(batch[0], carried["state"])
+        carried["state"] = tuple(s.detach() for s in state)  # truncated back-propagation
+        value = sequence_loss(logits, batch[1])
+        summed[-1] += value.detach() * batch[1].shape[1]
+        return value
+
+    curves = fit(model, batches, epochs=config["epochs"], optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"]),
+                 schedule=sgd_schedule(decay_after(config["lr"], config["lr_decay_start"], config["lr_decay"])),
+                 loss=loss, before_step=clip_grad_norm(model.parameters(), config["clip"]),
+                 monitor=lambda m: {"perplexity": perplexity(m, valid, config["bptt"])}, progress=progress,
+                 desc=f"{arm} seed {seed}")
+    curves["train_perplexity"] = [float(np.exp(float(total) / train[1:].numel())) for total in summed]
+    metrics = {"test_perplexity": perplexity(model, test, config["bptt"]), "valid_perplexity": curves["monitor_perplexity"][-1],
                "seconds_per_epoch": float(np.mean(curves["seconds"]))}
     if arm == "variational":
-        torch.manual_seed(10_000 + seed)
-        metrics["test_perplexity_mc"] = perplexity(model, test, config["bptt"], config["mc_passes"])
+        with seeding.evaluation(seed):
+            metrics["test_perplexity_mc"] = perplexity(model, test, config["bptt"], config["mc_samples"])
     return {"metrics": metrics, "curves": curves}
+
+
+@_legacy.upgrades(PAPER)
+def _upgrade(result: dict) -> dict:
+    """Results written with ``hidden``/``layers``, ``decay_start`` in epochs, ``mc_passes``, ``*_tokens``."""
+    config = _legacy.rename(result["config"], {"mc_passes": "mc_samples", "train_tokens": "train_size"})
+    config["hidden"] = [config["hidden"]] * config.pop("layers")
+    config["lr_decay_start"] = config.pop("decay_start") / config["epochs"]  # 5 of 8 epochs
+    assert config["lr_decay_start"] == 0.625, f"the decay started after another share: {config['lr_decay_start']}"
+    config["val_size"] = config["test_size"] = config.pop("eval_tokens")
+    result["config"] = {k: config[k] for k in Config.model_fields}
+    for r in result["runs"]:
+        r["curves"] = _legacy.rename(r["curves"], {"valid_perplexity": "monitor_perplexity"})
+    return result
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def final_perplexities(runs: list[dict]) -> pd.DataFrame:
-    rows = [{"arm": r["arm"], "seed": r["seed"], "weight averaging": r["metrics"]["test_perplexity"],
-             "MC averaging": r["metrics"].get("test_perplexity_mc", np.nan)} for r in runs]
-    return pd.DataFrame(rows).groupby("arm", sort=False)[["weight averaging", "MC averaging"]].agg(["mean", "std"])
+def final_perplexities(runs: list[dict]) -> dict[str, dict[int, float]]:
+    """arm -> seed -> test perplexity; ``variational_mc``: the variational arm with MC averaging."""
+    out: dict[str, dict[int, float]] = {}
+    for r in runs:
+        for arm, key in ((r["arm"], "test_perplexity"), ("variational_mc", "test_perplexity_mc")):
+            if key in r["metrics"]:
+                out.setdefault(arm, {})[r["seed"]] = r["metrics"][key]
+    return out
+
+
+def mean_curve(result: dict, arm: str, key: str) -> np.ndarray:
+    """Per-epoch mean over seeds of curve ``key`` of ``arm``."""
+    return np.mean([r["curves"][key] for r in result["runs"] if r["arm"] == arm], axis=0)
+
+
+def ordering(ppl: dict[str, dict[int, float]]) -> list[dict]:
+    """The parts of the ordering variational < naive < none, each paired by seed."""
+    return [rule.direction(f"{a}_below_{b}", f"{a} < {b}", ppl[a], ppl[b], names=(a, b), digits=1)
+            for a, b in (("variational", "naive"), ("naive", "none"))]
 
 
 def claims(config: dict, runs: list[dict]) -> list[dict]:
-    ppl = final_perplexities(runs)[("weight averaging", "mean")]
-    mc = float(final_perplexities(runs).loc["variational", ("MC averaging", "mean")])
-    return [
-        {
-            "id": "variational_beats_naive_beats_none",
-            "statement": "At equal size and budget, test perplexity orders variational < naive < none "
-                         "(weight averaging, mean over seeds).",
-            "holds": bool(ppl["variational"] < ppl["naive"] < ppl["none"]),
-            "evidence": {"test_perplexity": {a: round(float(v), 2) for a, v in ppl.items()}},
-        },
-        {
-            "id": "mc_averaging_does_not_hurt",
-            "statement": f"For the variational arm, MC averaging over {config['mc_passes']} passes gives a test "
-                         "perplexity no higher than weight averaging.",
-            "holds": bool(mc <= ppl["variational"]),
-            "evidence": {"weight_averaging": round(float(ppl["variational"]), 2), "mc_averaging": round(mc, 2)},
-        },
-    ]
+    """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds."""
+    ppl, mc = final_perplexities(runs), config["mc_samples"]
+    return [rule.all_of("variational_beats_naive_beats_none", "At equal size and budget, test perplexity (weight "
+                        "averaging) orders variational < naive < none.", ordering(ppl)),
+            rule.direction("mc_averaging_does_not_hurt", f"For the variational arm, MC averaging over {mc} passes gives a "
+                           "test perplexity no higher than weight averaging (decided as: lower, as the paper reports).",
+                           ppl["variational_mc"], ppl["variational"], names=("MC averaging", "weight averaging"), digits=1)]
+
+
+def facts(result: dict) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted from the result."""
+    ppl, valid = final_perplexities(result["runs"]), mean_curve(result, "none", "monitor_perplexity")
+    paper = {v["arm"]: v["value"] for v in result["paper_values"] if v["model"] == "medium"}
+    out = {f"part_{p['id']}": p["outcome"] for p in ordering(ppl)}
+    out.update({f"test_{arm}": rule.mean_sd(v.values(), 1) for arm, v in ppl.items()})
+    out.update({f"test_{arm}_per_seed": rule.per_seed(v, 1) for arm, v in ppl.items()})
+    out.update({f"train_final_{arm}": rule.fmt(mean_curve(result, arm, "train_perplexity")[-1], 0) for arm in ARMS})
+    return {**out, "mc_minus_weight_averaging_per_seed": rule.per_seed(rule.paired(ppl["variational_mc"], ppl["variational"]), 1),
+            "variational_lead_over_naive": rule.fmt(rule.paired(ppl["naive"], ppl["variational"]).mean(), 1),
+            "valid_best_none": rule.fmt(valid.min(), 0), "valid_best_epoch_none": str(int(valid.argmin()) + 1),
+            "paper_mc_gain": rule.fmt(paper["variational"] - paper["variational_mc"], 1),
+            "paper_mc_samples": str(PROFILES["paper"]["mc_samples"]), "mc_samples": str(result["config"]["mc_samples"]),
+            "ours_over_paper": rule.fmt(np.mean(list(ppl["variational"].values())) / paper["variational"], 1)}
 
 
 # --------------------------------------------------------------------------- presentation
@@ -226,27 +232,19 @@ ARM_LABELS = {"none": "no dropout", "naive": "naive (Zaremba et al.)", "variatio
 
 
 def figure(result: dict):
-    """Validation perplexity against epoch per arm (mean over seeds)."""
+    """Validation perplexity against epoch per arm (mean over seeds); dotted: the paper's 2x650 test perplexities."""
     import matplotlib.pyplot as plt
 
-    from .. import plotting
-
-    plotting.use_house_style()
     colors = dict(zip(ARMS, plotting.palette(len(ARMS))))
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     for arm in ARMS:
-        per_seed = np.array([r["curves"]["valid_perplexity"] for r in result["runs"] if r["arm"] == arm])
-        epochs = np.arange(1, per_seed.shape[1] + 1)
-        ax.plot(epochs, per_seed.mean(0), marker="o", color=colors[arm], label=f"ours: {ARM_LABELS[arm]} (validation)")
-    for value in result["paper_values"]:
-        if value["model"] == "medium" and value["arm"] in ("naive", "variational"):
-            ax.axhline(value["value"], color=colors[value["arm"]], linestyle=":", linewidth=1.2,
-                       label=f"paper, 2x650, test: {ARM_LABELS[value['arm']]} {value['value']}")
-    cfg = result["config"]
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("perplexity")
-    ax.set_yscale("log")
-    ax.set_title(f"Penn Treebank, {cfg['layers']}x{cfg['hidden']} LSTM, {len(result['seeds'])} seed(s) "
+        valid = mean_curve(result, arm, "monitor_perplexity")
+        ax.plot(np.arange(1, len(valid) + 1), valid, marker="o", color=colors[arm], label=f"ours: {ARM_LABELS[arm]} (validation)")
+    for v in (v for v in result["paper_values"] if v["model"] == "medium" and v["arm"] in ARMS):
+        ax.axhline(v["value"], color=colors[v["arm"]], linestyle=":", linewidth=1.2,
+                   label=f"paper, 2x650, test: {ARM_LABELS[v['arm']]} {v['value']}")
+    ax.set(xlabel="epoch", ylabel="perplexity", yscale="log")
+    ax.set_title(f"Penn Treebank, {len(hidden := result['config']['hidden'])}x{hidden[0]} LSTM, {len(result['seeds'])} seed(s) "
                  f"({result['profile']} profile)", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -254,14 +252,15 @@ def figure(result: dict):
 
 
 def table(result: dict) -> pd.DataFrame:
+    """Paper vs ours: test perplexity per arm; ours is mean ± sd over seeds."""
     ppl = final_perplexities(result["runs"])
     paper = {(v["model"], v["arm"]): v["value"] for v in result["paper_values"]}
-    rows = []
-    for arm, label in (("none", "no dropout"), ("naive", "naive"), ("variational", "variational"),
-                       ("variational_mc", "variational, MC averaging")):
-        base, col = (arm.replace("_mc", ""), "MC averaging" if arm.endswith("_mc") else "weight averaging")
-        mean, sd = ppl.loc[base, (col, "mean")], ppl.loc[base, (col, "std")]
-        rows.append({"arm": label, "paper 2x650 (unconfirmed)": paper.get(("medium", arm), ""),
-                     "paper 2x1500 (unconfirmed)": paper.get(("large", arm), ""),
-                     "ours: test perplexity": f"{mean:.1f}" + ("" if np.isnan(sd) else f" ± {sd:.1f}")})
+    labels = {**ARM_LABELS, "variational_mc": "variational, MC averaging"}
+    rows = [{"arm": label, "paper 2x650 (unconfirmed)": paper.get(("medium", arm), ""),
+             "paper 2x1500 (unconfirmed)": paper.get(("large", arm), ""),
+             "ours: test perplexity": rule.mean_sd(ppl[arm].values(), 1)} for arm, label in labels.items()]
     return pd.DataFrame(rows).set_index("arm")
+
+
+FIGURES = {"figure": figure}
+TABLES = {"paper_vs_ours": table}

@@ -1,104 +1,100 @@
 """Graham, Reizenstein & Robinson (2015): batchwise dropout with submatrices, speed and accuracy.
 
-"Efficient batchwise dropout training using submatrices", arXiv 1502.02478.
-
-Two parts. ``timing``: time per training step (forward, backward, update; median over
-many steps after warm-up, all in one process with one thread count) of a 784-n-n-10 MLP
-with no dropout, per-sample dropout and batchwise dropout at p_hidden = 0.5, for several
-n, beside the FLOP ratio the submatrices predict. ``accuracy``: 784-800-800-10 on MNIST,
-per-sample vs batchwise dropout (input 0.2, hidden 0.5), several seeds.
+"Efficient batchwise dropout training using submatrices", arXiv 1502.02478. Two parts.
+``timing``: seconds per training step (forward, backward, update; every timed step recorded,
+after warm-up, all in one process with one thread count) of a 784-n-n-10 MLP with no dropout,
+per-sample dropout and batchwise dropout at p_hidden = 0.5, for several n, beside the FLOP
+ratio the submatrices predict. ``accuracy``: 784-800-800-10 on MNIST, per-sample vs
+batchwise dropout (input 0.2, hidden 0.5), several seeds.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
-import time
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
+from tqdm.auto import tqdm
 
+from .. import claims as rule
 from .. import data
+from .._validate import DropProbability, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Spec, SubSpec, Widths
 from ..methods import BatchwiseDropoutMLP, SubmatrixSGD
 from ..methods.batchwise import kept_count
 from ..models import MLP
-from ..train import fit, seed_everything
-from ._config import apply_overrides
+from ..timing import interleaved_step_seconds
+from ..train import classification_monitor, exponential_decay, fit, minibatches, sgd_schedule
+from . import _legacy
 
 PAPER = "graham2015"
 TITLE = "Graham et al. 2015: batchwise dropout"
 ARMS = ("per-sample", "batchwise")
 TIMING_METHODS = ("no dropout", "per-sample", "batchwise")
-
-_COMMON = {
-    "dataset": "mnist",
-    "p_input": 0.2,  # the authors' released MNIST code
-    "p_hidden": 0.5,
-    "activation": "relu",
-    "batch_size": 100,
-    "lr": 0.05,
-    "momentum": 0.9,
-    "lr_decay": None,  # None: the authors' exp(-0.01 epoch) over 200 epochs, compressed to `epochs`
-    "train_subset": None,
-    "test_subset": None,
-    "timing_p_input": 0.0,  # the timing isolates hidden-layer dropout, as in the paper's claim
-    "device": "cpu",
-}
-PROFILES = {
-    "smoke": {**_COMMON, "hidden": [64, 64], "epochs": 2, "train_subset": 5000, "test_subset": 1000,
-              "timing_sizes": [64, 256], "timing_steps": 5, "timing_warmup": 2, "seeds": 1},
-    "cpu": {**_COMMON, "hidden": [800, 800], "epochs": 30, "timing_sizes": [500, 1000, 2000, 4000],
-            "timing_steps": 30, "timing_warmup": 5, "seeds": 3},
-    "paper": {**_COMMON, "hidden": [800, 800], "epochs": 200, "timing_sizes": [500, 1000, 2000, 4000],
-              "timing_steps": 100, "timing_warmup": 10, "seeds": 5},
-}
 PAPER_EPOCHS, PAPER_DECAY_RATE = 200, 0.01
+ACCURACY_MARGIN = 0.2  # percentage points: "within about 0.1-0.2 points of per-sample dropout"
+FLOP_WIDTH = 2000  # the width at which the speed-up is held to the FLOP prediction (else the widest timed)
+
+
+class Timing(SubSpec):
+    widths: Annotated[Widths, Field(min_length=2)] = Field([500, 1000, 2000, 4000], description="hidden widths n of the timed 784-n-n-10 nets")
+    steps: Annotated[int, Field(ge=2)] = Field(30, description="timed training steps per method and width: the replicates of the timing claims")
+    warmup: NonNegativeInt = Field(5, description="untimed steps first")
+    p_input: DropProbability = Field(0.0, description="input dropout while timing: 0 isolates hidden-layer dropout, as in the paper's claim")
+
+
+class Config(Spec):
+    dataset: Literal["mnist"] = Field("mnist", description="the data set")
+    p_input: DropProbability = Field(0.2, description="input drop probability of the accuracy arms (the authors' released MNIST code)")
+    p_hidden: DropProbability = Field(0.5, description="hidden drop probability, both parts")
+    activation: Literal["relu", "tanh", "sigmoid"] = Field("relu", description="hidden activation")
+    batch_size: PositiveInt = Field(100, description="examples per minibatch, both parts")
+    lr: PositiveFloat = Field(0.05, description="initial learning rate")
+    momentum: Probability = Field(0.9, description="classical momentum")
+    lr_decay: PositiveFloat | None = Field(None, description="rate factor per epoch; None: the authors' exp(-0.01 epoch) over 200 epochs, compressed")
+    train_size: PositiveInt | None = Field(None, description="training images; None: all 60,000")
+    test_size: PositiveInt | None = Field(None, description="test images; None: all 10,000")
+    hidden: Widths = Field([800, 800], description="units per hidden layer of the accuracy arms")
+    epochs: PositiveInt = Field(30, description="passes over the training set (accuracy arms)")
+    timing: Timing = Field(Timing(), description="the timing part")
+
+    @model_validator(mode="after")
+    def _compress_schedule(self):
+        if self.lr_decay is None:
+            self.lr_decay = math.exp(-PAPER_DECAY_RATE * PAPER_EPOCHS / self.epochs)
+        return self
+
+
+PROFILES = {
+    "smoke": {"hidden": [64, 64], "epochs": 2, "train_size": 5000, "test_size": 1000,
+              "timing": {"widths": [64, 256], "steps": 5, "warmup": 2}, "seeds": 1},
+    "cpu": {"seeds": 3},
+    "paper": {"epochs": 200, "timing": {"steps": 100, "warmup": 10}, "seeds": 5},
+}
 
 PAPER_VALUES = [
-    {
-        "id": "hidden_work_saved", "value": 75, "unit": "% fewer hidden-to-hidden multiply-adds",
-        "what": "two hidden layers at 50% dropout: the hidden-to-hidden matrix products need 75% less work",
-        "where": "arXiv 1502.02478, introduction", "confirmed": True,
-    },
-    {
-        "id": "small_net_test_error", "value": 2.0, "unit": "% test error",
-        "what": "two hidden layers of 80 units, no dropout: learns the training set in ~20 epochs, ~2% test error",
-        "where": "arXiv 1502.02478, introduction", "confirmed": True,
-    },
-    {
-        "id": "dropout_test_error", "value": 1.1, "unit": "% test error",
-        "what": "ten times the units with dropout: about 1.1% test error",
-        "where": "arXiv 1502.02478, introduction", "confirmed": True,
-    },
-    {
-        "id": "time_saved_3x500", "value": 42, "unit": "% training time saved",
-        "what": "3-layer net of 500 units, batchwise vs per-sample dropout (quoted by the issue from secondary sources)",
-        "where": "not read in the paper: timing tables unconfirmed (shared/PAPERS.md)", "confirmed": False,
-    },
+    {"id": "hidden_work_saved", "value": 75, "unit": "% fewer hidden-to-hidden multiply-adds",
+     "what": "two hidden layers at 50% dropout: the hidden-to-hidden matrix products need 75% less work",
+     "where": "arXiv 1502.02478, introduction", "confirmed": True},
+    {"id": "small_net_test_error", "value": 2.0, "unit": "% test error",
+     "what": "two hidden layers of 80 units, no dropout: learns the training set in ~20 epochs, ~2% test error",
+     "where": "arXiv 1502.02478, introduction", "confirmed": True},
+    {"id": "dropout_test_error", "value": 1.1, "unit": "% test error",
+     "what": "ten times the units with dropout: about 1.1% test error", "where": "arXiv 1502.02478, introduction",
+     "confirmed": True},
+    {"id": "time_saved_3x500", "value": 42, "unit": "% training time saved",
+     "what": "3-layer net of 500 units, batchwise vs per-sample dropout (quoted from secondary sources)",
+     "where": "not read in the paper: timing tables unconfirmed (shared/PAPERS.md)", "confirmed": False},
 ]
-
-ACCURACY_MARGIN = 0.2  # percentage points: "within about 0.1-0.2 points of per-sample dropout"
-SPEEDUP_SHARE = 0.8  # measured speed-up must reach 80% of the FLOP prediction at n = 2000
-
-
-def resolve(profile: str, **overrides) -> dict:
-    config = apply_overrides(PAPER, PROFILES, profile, overrides)
-    sizes = config["timing_sizes"]
-    if not isinstance(sizes, list) or not sizes or not all(isinstance(n, int) and n > 1 for n in sizes):
-        raise ValueError(f"timing_sizes must be a non-empty list of ints > 1, e.g. [500, 1000], got {sizes!r}")
-    if config["lr_decay"] is None:
-        config["lr_decay"] = math.exp(-PAPER_DECAY_RATE * PAPER_EPOCHS / config["epochs"])
-    return config
-
-
-def arms(config: dict) -> list[str]:
-    return ["timing", *ARMS]
 
 
 def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
-    """Timing once (seed 0); the accuracy arms for every seed."""
+    """Timing once (the first seed); the accuracy arms for every seed."""
     return [("timing", seeds[0])] + [(arm, s) for s in seeds for arm in ARMS]
 
 
@@ -106,150 +102,151 @@ def build(arm: str, sizes: list[int], config: dict, p_input: float):
     """The model and optimizer of one arm: per-sample (dense, masked) or batchwise (submatrices)."""
     if arm == "batchwise":
         model = BatchwiseDropoutMLP(sizes, p_input, config["p_hidden"], config["activation"])
-        opt = SubmatrixSGD(model.parameters(), model, lr=config["lr"], momentum=config["momentum"])
-    else:
-        p_hidden = 0.0 if arm == "no dropout" else config["p_hidden"]
-        model = MLP(sizes, config["activation"], 0.0 if arm == "no dropout" else p_input, p_hidden)
-        opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"])
-    return model.to(config["device"]), opt
+        return model.to(config["device"]), SubmatrixSGD(model.parameters(), model, lr=config["lr"], momentum=config["momentum"])
+    ps = (0.0, 0.0) if arm == "no dropout" else (p_input, config["p_hidden"])
+    model = MLP(sizes, config["activation"], *ps).to(config["device"])
+    return model, torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"])
 
 
 def flop_ratio(sizes: list[int], p_input: float, p_hidden: float) -> float:
-    """Predicted dense / batchwise multiply-adds of one training step (forward + both backward products).
-
-    The first layer has no input gradient, so it counts twice, the others three times.
-    """
+    """Predicted dense / batchwise multiply-adds of a training step: forward and both backward products,
+    except the first layer's input gradient (so it counts twice, the others three times)."""
     ps = [p_input] + [p_hidden] * (len(sizes) - 2) + [0.0]
     kept = [kept_count(n, p) for n, p in zip(sizes, ps)]
     work = lambda ns: sum((2 if i == 0 else 3) * a * b for i, (a, b) in enumerate(zip(ns[:-1], ns[1:])))  # noqa: E731
     return work(sizes) / work(kept)
 
 
-def time_steps(config: dict, n: int, progress: bool) -> dict:
-    """Median seconds per training step of each method at hidden width ``n``, interleaved."""
-    sizes = [784, n, n, 10]
-    bs = config["batch_size"]
-    x = torch.rand(bs, 784, device=config["device"])
-    y = torch.randint(0, 10, (bs,), device=config["device"])
-    setups = {m: build(m, sizes, config, config["timing_p_input"]) for m in TIMING_METHODS}
+def time_steps(config: dict, n: int) -> dict[str, list[float]]:
+    """Seconds of every timed training step of each method at hidden width ``n``; the methods interleaved step by step."""
+    timing, device = config["timing"], config["device"]
+    x = torch.rand(config["batch_size"], 784, device=device)
+    y = torch.randint(0, 10, (config["batch_size"],), device=device)
 
-    def step(model, opt):
+    def step(model, opt) -> None:
         loss = F.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    times = {m: [] for m in TIMING_METHODS}
-    for i in range(config["timing_warmup"] + config["timing_steps"]):
-        for m, (model, opt) in setups.items():
-            tic = time.perf_counter()
-            step(model, opt)
-            if i >= config["timing_warmup"]:
-                times[m].append(time.perf_counter() - tic)
-    return {m: statistics.median(t) for m, t in times.items()}
+    setups = {m: build(m, [784, n, n, 10], config, timing["p_input"]) for m in TIMING_METHODS}
+    return interleaved_step_seconds({m: functools.partial(step, *setup) for m, setup in setups.items()},
+                                    timing["steps"], timing["warmup"], device)
 
 
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
-    seed_everything(seed)
     if arm == "timing":
-        from tqdm.auto import tqdm
-
         rows = []
-        for n in tqdm(config["timing_sizes"], desc="timing widths", disable=not progress, leave=False):
-            median = time_steps(config, n, progress)
-            rows.append({
-                "n": n,
-                "seconds_per_step": median,
-                "speedup_vs_per_sample": median["per-sample"] / median["batchwise"],
-                "flop_ratio": flop_ratio([784, n, n, 10], config["timing_p_input"], config["p_hidden"]),
-            })
+        for n in tqdm(config["timing"]["widths"], desc="timing widths", disable=not progress, leave=False):
+            steps = time_steps(config, n)
+            median = {m: statistics.median(t) for m, t in steps.items()}
+            rows.append({"n": n, "seconds_per_step": median, "step_seconds": steps,
+                         "speedup_vs_per_sample": median["per-sample"] / median["batchwise"],
+                         "flop_ratio": flop_ratio([784, n, n, 10], config["timing"]["p_input"], config["p_hidden"])})
         return {"metrics": {"threads": torch.get_num_threads()}, "curves": {"timing": rows}}
-    train, test = data.mnist_tensors(config["train_subset"], config["test_subset"], config["device"])
+    train, test = data.mnist_tensors(config["train_size"], config["test_size"], config["device"])
     model, opt = build(arm, [784, *config["hidden"], 10], config, config["p_input"])
     curves = fit(
-        model, train, test, epochs=config["epochs"], batch_size=config["batch_size"], lr=config["lr"],
-        lr_decay=config["lr_decay"], momentum=config["momentum"], optimizer=opt, seed=seed,
-        progress=progress, desc=f"{arm} seed {seed}",
+        model, minibatches(train, config["batch_size"], seed), epochs=config["epochs"], optimizer=opt,
+        schedule=sgd_schedule(exponential_decay(config["lr"], config["lr_decay"]), config["momentum"]),
+        monitor=classification_monitor(test), progress=progress, desc=f"{arm} seed {seed}",
     )
-    return {
-        "metrics": {
-            "test_error": curves["test_error"][-1],
-            "test_errors": curves["test_errors"][-1],
-            "seconds_per_epoch": float(np.mean(curves["seconds"])),
-        },
-        "curves": curves,
-    }
+    return {"metrics": {"test_error": curves["monitor_error"][-1], "test_errors": curves["monitor_errors"][-1],
+                        "seconds_per_epoch": float(np.mean(curves["seconds"]))}, "curves": curves}
+
+
+@_legacy.upgrades(PAPER)
+def _upgrade(result: dict) -> dict:
+    """Results written with ``*_subset``, flat ``timing_*`` keys and monitor curves named ``test_*``."""
+    config = _legacy.rename(result["config"], {"train_subset": "train_size", "test_subset": "test_size"})
+    config["timing"] = {"widths": config.pop("timing_sizes"), "steps": config.pop("timing_steps"),
+                        "warmup": config.pop("timing_warmup"), "p_input": config.pop("timing_p_input")}
+    result["config"] = {k: config[k] for k in Config.model_fields}
+    for r in result["runs"]:
+        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
+    return result
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def timing_table(runs: list[dict]) -> pd.DataFrame:
+def errors(runs: list[dict]) -> dict[str, dict[int, float]]:
+    """Final test error (%) of the accuracy arms, arm -> seed -> value."""
+    return {arm: {r["seed"]: r["metrics"]["test_error"] for r in runs if r["arm"] == arm} for arm in ARMS}
+
+
+def speedups(runs: list[dict]) -> dict[int, dict[int, float]]:
+    """Width -> timed step -> per-sample / batchwise seconds of that step (the two are timed back to back);
+    a result that kept only each method's median per width gives one value per width."""
     rows = next(r for r in runs if r["arm"] == "timing")["curves"]["timing"]
-    table = pd.DataFrame([{
-        "n": r["n"],
-        **{f"ms/step {m}": 1000 * r["seconds_per_step"][m] for m in TIMING_METHODS},
-        "measured speed-up": r["speedup_vs_per_sample"],
-        "FLOP ratio": r["flop_ratio"],
-    } for r in rows]).set_index("n")
-    table["share of FLOP prediction"] = table["measured speed-up"] / table["FLOP ratio"]
-    return table
+    return {row["n"]: dict(enumerate(np.divide(row["step_seconds"]["per-sample"], row["step_seconds"]["batchwise"])))
+            if "step_seconds" in row else {0: row["speedup_vs_per_sample"]} for row in rows}
 
 
-def accuracy_table(runs: list[dict]) -> pd.DataFrame:
-    df = pd.DataFrame([{"arm": r["arm"], "test_error": r["metrics"]["test_error"],
-                        "seconds_per_epoch": r["metrics"]["seconds_per_epoch"]} for r in runs if r["arm"] in ARMS])
-    return df.groupby("arm", sort=False).agg(["mean", "std", "count"])
+def _replication(replicates: int) -> str:
+    return (f"{replicates} timed steps per width in one timing run; across widths, steps pair by index only; steps are "
+            "not independent seeds, so intervals speak for this machine and process" if replicates > 1
+            else "none: this run kept one median per width, not its steps")
 
 
 def claims(config: dict, runs: list[dict]) -> list[dict]:
-    acc = accuracy_table(runs)["test_error"]
-    gap = float(acc.loc["batchwise", "mean"] - acc.loc["per-sample", "mean"])
-    timing = timing_table(runs)
-    speedups = timing["measured speed-up"].to_numpy()
-    at = 2000 if 2000 in timing.index else int(timing.index[-1])
-    share = float(timing.loc[at, "share of FLOP prediction"])
-    return [
-        {
-            "id": "accuracy_within_margin",
-            "statement": f"Batchwise dropout's mean test error is within {ACCURACY_MARGIN} points of per-sample dropout's.",
-            "holds": bool(abs(gap) <= ACCURACY_MARGIN),
-            "evidence": {"mean_test_error_%": {a: round(float(acc.loc[a, "mean"]), 3) for a in ARMS},
-                         "batchwise_minus_per_sample": round(gap, 3)},
-        },
-        {
-            "id": "speedup_grows_with_width",
-            "statement": "The measured speed-up of batchwise over per-sample dropout grows with the hidden width n.",
-            "holds": bool(np.all(np.diff(speedups) > 0)),
-            "evidence": {"speedup_by_n": {int(n): round(float(s), 3) for n, s in zip(timing.index, speedups)}},
-        },
-        {
-            "id": "speedup_reaches_flop_prediction",
-            "statement": f"At n = {at}, the measured speed-up reaches at least {SPEEDUP_SHARE:.0%} of the FLOP-count prediction.",
-            "holds": bool(share >= SPEEDUP_SHARE),
-            "evidence": {"n": at, "measured": round(float(timing.loc[at, "measured speed-up"]), 3),
-                         "flop_ratio": round(float(timing.loc[at, "FLOP ratio"]), 3), "share": round(share, 3)},
-        },
+    err, speed = errors(runs), speedups(runs)
+    widths = sorted(speed)
+    at = FLOP_WIDTH if FLOP_WIDTH in speed else widths[-1]
+    flops = flop_ratio([784, at, at, 10], config["timing"]["p_input"], config["p_hidden"])
+    replicates = min(len(s) for s in speed.values())
+    unit = "timed step" if replicates > 1 else "median"
+    accuracy, *timed = [
+        rule.equivalence("accuracy_within_margin", f"Batchwise dropout's test error is within {ACCURACY_MARGIN} points "
+                         "of per-sample dropout's.", err["batchwise"], err["per-sample"], margin=ACCURACY_MARGIN,
+                         names=("batchwise", "per-sample"), unit=" points"),
+        rule.all_of("speedup_grows_with_width", "The measured speed-up of batchwise over per-sample dropout "
+                    "grows with the hidden width n.", [
+            rule.direction(f"speedup_{a}_{b}", f"speed-up at n = {b} > at n = {a}", speed[b], speed[a], claimed="greater",
+                           names=(f"n = {b}", f"n = {a}"), replicates=unit)
+            for a, b in zip(widths, widths[1:])]),
+        rule.band("speedup_reaches_flop_prediction", f"At n = {at}, the measured speed-up is 0.8x to 1.25x "
+                  f"of the FLOP-count prediction ({rule.fmt(flops)}x).", speed[at], flops,
+                  name="measured / predicted speed-up", replicates=unit),
     ]
+    for claim in timed:
+        claim["evidence"]["replication"] = _replication(replicates)
+    return [accuracy, *timed]
+
+
+def facts(result: dict) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted from the result."""
+    err, timing = errors(result["runs"]), timing_table(result)
+    gap = {s: err["batchwise"][s] - err["per-sample"][s] for s in err["per-sample"]}
+    at = FLOP_WIDTH if FLOP_WIDTH in timing.index else int(timing.index[-1])
+    out = {f"error_{arm.replace('-', '_')}": rule.mean_sd(v.values(), 2, " %") for arm, v in err.items()}
+    out.update(gap_per_seed=rule.per_seed(gap), margin=rule.fmt(ACCURACY_MARGIN, 1), flop_width=str(at),
+               speedup_at=rule.fmt(timing.loc[at, "measured speed-up"]), flop_at=rule.fmt(timing.loc[at, "FLOP ratio"]),
+               share_at=rule.fmt(timing.loc[at, "share of FLOP prediction"]), timing_replicates=next(
+                   c for c in result["claims"] if c["id"] == "speedup_reaches_flop_prediction")["evidence"]["replication"],
+               speedups=", ".join(f"{rule.fmt(s)} (n = {n})" for n, s in timing["measured speed-up"].items()))
+    return out
 
 
 # --------------------------------------------------------------------------- presentation
 
 
+def timing_table(result: dict) -> pd.DataFrame:
+    """Per timed width: median ms per step of each method, the measured speed-up and the FLOP prediction."""
+    rows = next(r for r in result["runs"] if r["arm"] == "timing")["curves"]["timing"]
+    table = pd.DataFrame([{"n": r["n"], **{f"ms/step {m}": 1000 * r["seconds_per_step"][m] for m in TIMING_METHODS},
+                           "measured speed-up": r["speedup_vs_per_sample"], "FLOP ratio": r["flop_ratio"]}
+                          for r in rows]).set_index("n")
+    table["share of FLOP prediction"] = table["measured speed-up"] / table["FLOP ratio"]
+    return table
+
+
 def table(result: dict) -> pd.DataFrame:
     """Paper vs ours: test error (%) of each arm, mean ± sd over seeds."""
-    acc = accuracy_table(result["runs"])
-    rows = []
-    for arm in ARMS:
-        m, sd, n = acc.loc[arm, ("test_error", "mean")], acc.loc[arm, ("test_error", "std")], acc.loc[arm, ("test_error", "count")]
-        rows.append({
-            "arm": arm,
-            "paper: test error %": "about 1.1 (dropout, 10x80-unit net; introduction)",
-            "ours: test error % (mean ± sd)": f"{m:.2f} ± {0.0 if np.isnan(sd) else sd:.2f}",
-            "ours: s/epoch": f"{acc.loc[arm, ('seconds_per_epoch', 'mean')]:.1f}",
-            "seeds": int(n),
-        })
-    return pd.DataFrame(rows).set_index("arm")
+    seconds = {arm: [r["metrics"]["seconds_per_epoch"] for r in result["runs"] if r["arm"] == arm] for arm in ARMS}
+    return pd.DataFrame([{"arm": arm, "paper: test error %": "about 1.1 (dropout, 10x80-unit net; introduction)",
+                          "ours: test error %": rule.mean_sd(per_seed.values()), "ours: s/epoch": rule.fmt(np.mean(seconds[arm]), 1)}
+                         for arm, per_seed in errors(result["runs"]).items()]).set_index("arm")
 
 
 def figure(result: dict):
@@ -258,32 +255,28 @@ def figure(result: dict):
 
     from .. import plotting
 
-    plotting.use_house_style()
-    colors = plotting.palette(3)
-    timing = timing_table(result["runs"])
+    colors, timing = plotting.palette(3), timing_table(result)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
     ax1.plot(timing.index, timing["FLOP ratio"], "o--", color=colors[2], label="FLOP-count prediction")
-    ax1.plot(timing.index, timing["measured speed-up"], "o-", color=colors[0], label="measured (ours)")
-    ax1.set_xscale("log")
+    ax1.plot(timing.index, timing["measured speed-up"], "o-", color=colors[0], label="measured (ours, median step)")
+    ax1.set(xscale="log", xlabel="hidden units per layer n (784-n-n-10)", ylabel="step time: per-sample / batchwise")
     ax1.set_xticks(timing.index, [str(n) for n in timing.index])
     ax1.set_xticks([], minor=True)  # the log axis would otherwise label stray minor ticks
-    ax1.set_xlabel("hidden units per layer n (784-n-n-10)")
-    ax1.set_ylabel("step time: per-sample / batchwise")
     ax1.set_title("speed-up of a training step at p_hidden = 0.5", fontsize=10)
     ax1.legend(fontsize=8)
     for arm, color in zip(ARMS, colors):
-        curves = np.array([r["curves"]["test_error"] for r in result["runs"] if r["arm"] == arm])
-        epochs = np.arange(1, curves.shape[1] + 1)
-        mean, sd = curves.mean(0), curves.std(0, ddof=1) if len(curves) > 1 else np.zeros(curves.shape[1])
+        curves = np.array([r["curves"]["monitor_error"] for r in result["runs"] if r["arm"] == arm])
+        epochs, mean = np.arange(1, curves.shape[1] + 1), curves.mean(0)
+        sd = curves.std(0, ddof=1) if len(curves) > 1 else np.zeros(curves.shape[1])
         ax2.plot(epochs, mean, color=color, label=arm)
         ax2.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.2, linewidth=0)
-    cfg = result["config"]
-    finals = [r["metrics"]["test_error"] for r in result["runs"] if r["arm"] in ARMS]
-    ax2.set_ylim(0, 3 * max(finals))
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("test error (%)")
-    ax2.set_title(f"MNIST 784-{'-'.join(map(str, cfg['hidden']))}-10, mean ± sd over "
-                  f"{len(result['seeds'])} seeds", fontsize=10)
+    finals = [v for e in errors(result["runs"]).values() for v in e.values()]
+    ax2.set(ylim=(0, 3 * max(finals)), xlabel="epoch", ylabel="test error (%)")
+    ax2.set_title(f"MNIST 784-{'-'.join(map(str, result['config']['hidden']))}-10, mean ± sd over seeds", fontsize=10)
     ax2.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+FIGURES = {"figure": figure}
+TABLES = {"paper_vs_ours": table, "timing": timing_table}

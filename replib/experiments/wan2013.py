@@ -7,12 +7,12 @@ dropout on both hidden layers, a plain softmax layer on top.
 Three experiments share one set of trained nets (an arm trained for one panel is reused
 by another when its settings coincide):
 
-- panel (a): test error against the hidden width ``n`` (``sizes``) for No-Drop, Dropout
+- panel (a): test error against the hidden width ``n`` (``widths``) for No-Drop, Dropout
   and DropConnect at p = 0.5;
-- panel (b): test error against the drop rate ``p`` (``sweep_p``) of a ``sweep_hidden`` net,
-  for DropConnect (mean and Gaussian inference) and Dropout;
+- panel (b): test error against the drop rate ``p`` (``sweep_p``) of a net of ``sweep_width``
+  units per layer, for DropConnect (mean and Gaussian inference) and Dropout;
 - masks: DropConnect with one mask per example (the paper's) against one mask shared by
-  the minibatch, at ``sweep_hidden`` units and p = 0.5.
+  the minibatch, at ``sweep_width`` units and p = 0.5.
 
 Every DropConnect net is evaluated with both inference rules (mean and the paper's
 Gaussian moment matching), so "Gaussian vs mean inference" costs no extra training.
@@ -20,45 +20,58 @@ Gaussian moment matching), so "Gaussian vs mean inference" costs no extra traini
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field, model_validator
 
-from .. import data
+from .. import claims as rule
+from .. import data, seeding
+from .._validate import DropProbability, Fractions, PositiveFloat, PositiveInt, Probability, Spec, Widths
 from ..models import MLP, DropConnectMLP
-from ..train import evaluate, fit, seed_everything
-from ._config import apply_overrides
+from ..train import classification_monitor, evaluate, fit, minibatches, sgd_schedule, step_decay
+from . import _legacy
 
 PAPER = "wan2013"
 TITLE = "Wan et al. 2013: DropConnect"
 METHODS = ("no-drop", "dropout", "dropconnect")
 P_HEADLINE = 0.5  # Table 2 and Figure 2(a): p = 0.5 (the paper's keep probability 0.5)
 
-_COMMON = {
-    "dataset": "mnist",
-    "activation": "relu",  # Table 2's best row; Figure 2 uses ReLU too
-    "sizes": [200, 400, 800],  # panel (a): units in each of the two hidden layers
-    "sweep_hidden": 400,  # panel (b) and the mask comparison: the 784-400-400-10 net of Figure 2(b)
-    "sweep_p": [0.2, 0.5, 0.8],  # panel (b): drop rates (the paper's x-axis is keep = 1 - p)
-    "batch_size": 128,  # p.4
-    "lr": 0.1,  # initial rate, p.4
-    "momentum": 0.9,  # fixed, p.4
-    "lr_gamma": 0.316,  # x0.316 twice: 1 -> 0.1, approximating the paper's 1 / 0.5 / 0.1 stages
-    "lr_milestones": [0.4, 0.7],  # fractions of training at which the rate drops
-    "gaussian_samples": 200,  # samples per unit for Gaussian inference (the paper: 1000)
-    "train_subset": None,  # None: all 60,000 training images
-    "test_subset": None,  # None: all 10,000 test images
-    "device": "cpu",
-}
+
+class Config(Spec):
+    dataset: Literal["mnist"] = Field("mnist", description="the data set")
+    activation: Literal["relu", "tanh", "sigmoid"] = Field("relu", description="Table 2's best row; Figure 2 uses ReLU too")
+    widths: Annotated[Widths, Field(min_length=2)] = Field([200, 400, 800], description="panel (a): units in each of the two hidden layers")
+    sweep_width: PositiveInt = Field(400, description="panel (b) and the mask comparison: units per layer (784-400-400-10 in Figure 2(b))")
+    sweep_p: list[DropProbability] = Field([0.2, 0.5, 0.8], min_length=3, description="panel (b): drop rates, 0.5 among them (the paper's x-axis is keep = 1 - p)")
+    batch_size: PositiveInt = Field(128, description="examples per minibatch (p.4)")
+    lr: PositiveFloat = Field(0.1, description="initial learning rate (p.4)")
+    momentum: Probability = Field(0.9, description="fixed momentum (p.4)")
+    lr_gamma: PositiveFloat = Field(0.316, description="rate factor at each milestone: x0.316 twice, 1 -> 0.1, approximating the paper's 1 / 0.5 / 0.1 stages")
+    lr_milestones: Fractions = Field([0.4, 0.7], description="fractions of the run at which the rate drops")
+    mc_samples: PositiveInt = Field(200, description="samples per unit for Gaussian inference (the paper: 1000)")
+    train_size: PositiveInt | None = Field(None, description="training images (the first n); None: all 60,000")
+    test_size: PositiveInt | None = Field(None, description="test images; None: all 10,000")
+    epochs: PositiveInt = Field(30, description="passes over the training set; the milestones scale with it")
+
+    @model_validator(mode="after")
+    def _headline_in_sweep(self):
+        if P_HEADLINE not in self.sweep_p or sorted(set(self.sweep_p)) != self.sweep_p:
+            raise ValueError(f"sweep_p must be increasing and include {P_HEADLINE} (shared with panel (a)), got {self.sweep_p!r}")
+        return self
+
+
 PROFILES = {
-    "smoke": {**_COMMON, "sizes": [32, 64], "sweep_hidden": 32, "sweep_p": [0.2, 0.5, 0.8], "epochs": 2,
-              "gaussian_samples": 20, "train_subset": 2000, "test_subset": 500, "seeds": 1},
+    "smoke": {"widths": [32, 64], "sweep_width": 32, "epochs": 2, "mc_samples": 20, "train_size": 2000,
+              "test_size": 500, "seeds": 1},
     # The paper's regime is a net trained until it overfits. On all 60,000 images this CPU affords
     # 6 epochs, where every regularized net is still undertrained (the first design, one seed, in
     # results/wan2013/archive/); on 10,000 images it affords 30, time for an unregularized net to overfit.
-    "cpu": {**_COMMON, "epochs": 30, "train_subset": 10_000, "seeds": 3},
-    "paper": {**_COMMON, "sizes": [200, 400, 800, 1600], "sweep_p": [round(0.1 * k, 1) for k in range(1, 10)],
-              "epochs": 1000, "gaussian_samples": 1000, "seeds": 5},
+    "cpu": {"train_size": 10_000, "seeds": 3},
+    "paper": {"widths": [200, 400, 800, 1600], "sweep_p": [round(0.1 * k, 1) for k in range(1, 10)],
+              "epochs": 1000, "mc_samples": 1000, "seeds": 5},
 }
 
 PAPER_VALUES = [
@@ -105,9 +118,9 @@ PAPER_VALUES = [
 # --------------------------------------------------------------------------- arms
 
 
-def arm_name(method: str, hidden: int, p: float = P_HEADLINE, masks: str = "per_example") -> str:
+def arm_name(method: str, width: int, p: float = P_HEADLINE, masks: str = "per_example") -> str:
     """Canonical arm name, e.g. ``dropconnect 400``, ``dropout 400 p=0.2``, ``dropconnect 400 per-minibatch``."""
-    name = f"{method} {hidden}"
+    name = f"{method} {width}"
     if method != "no-drop" and p != P_HEADLINE:
         name += f" p={p:g}"
     if masks != "per_example":
@@ -119,201 +132,182 @@ def arm_specs(config: dict) -> dict[str, dict]:
     """Every arm the config asks for, de-duplicated, in a stable order: name -> settings."""
     specs: dict[str, dict] = {}
 
-    def add(method, hidden, p=P_HEADLINE, masks="per_example"):
-        specs.setdefault(arm_name(method, hidden, p, masks),
-                         {"method": method, "hidden": hidden, "p": 0.0 if method == "no-drop" else p, "masks": masks})
+    def add(method, width, p=P_HEADLINE, masks="per_example"):
+        specs.setdefault(arm_name(method, width, p, masks),
+                         {"method": method, "width": width, "p": 0.0 if method == "no-drop" else p, "masks": masks})
 
-    for n in config["sizes"]:
+    for n in config["widths"]:
         for method in METHODS:
             add(method, n)
     for p in config["sweep_p"]:
-        add("dropconnect", config["sweep_hidden"], p)
-        add("dropout", config["sweep_hidden"], p)
-    add("dropconnect", config["sweep_hidden"], P_HEADLINE, "per_minibatch")
+        add("dropconnect", config["sweep_width"], p)
+        add("dropout", config["sweep_width"], p)
+    add("dropconnect", config["sweep_width"], P_HEADLINE, "per_minibatch")
     return specs
 
 
-def resolve(profile: str, **overrides) -> dict:
-    config = apply_overrides(PAPER, PROFILES, profile, overrides)
-    sizes = config["sizes"]
-    if not isinstance(sizes, list) or len(sizes) < 2 or not all(isinstance(n, int) and n > 0 for n in sizes):
-        raise ValueError(f"sizes must be a list of at least two positive ints, e.g. [200, 400, 800], got {sizes!r}")
-    if not isinstance(config["sweep_hidden"], int) or config["sweep_hidden"] < 1:
-        raise ValueError(f"sweep_hidden must be a positive int, got {config['sweep_hidden']!r}")
-    sweep = config["sweep_p"]
-    if (not isinstance(sweep, list) or len(sweep) < 3 or P_HEADLINE not in sweep
-            or not all(isinstance(p, float) and 0.0 < p < 1.0 for p in sweep)):
-        raise ValueError(f"sweep_p must be a list of at least three drop rates in (0, 1) including "
-                         f"{P_HEADLINE}, e.g. [0.2, 0.5, 0.8], got {sweep!r}")
-    samples = config["gaussian_samples"]
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"gaussian_samples must be an int >= 1, got {samples!r}")
-    return config
-
-
-def arms(config: dict) -> list[str]:
-    return list(arm_specs(config))
-
-
-def build(spec: dict, config: dict) -> torch.nn.Module:
-    sizes = [784, spec["hidden"], spec["hidden"], 10]
-    if spec["method"] == "dropconnect":
-        return DropConnectMLP(sizes, spec["p"], config["activation"], masks=spec["masks"], inference="mean",
-                              samples=config["gaussian_samples"])
-    return MLP(sizes, config["activation"], 0.0, spec["p"])
+def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
+    return [(arm, seed) for seed in seeds for arm in arm_specs(config)]
 
 
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     """Train one net; evaluate it every epoch (mean inference) and, for DropConnect, with Gaussian inference at the end."""
     spec = arm_specs(config)[arm]
-    train, test = data.mnist_tensors(config["train_subset"], config["test_subset"], config["device"])
-    seed_everything(seed)
-    model = build(spec, config).to(config["device"])
-    epochs = config["epochs"]
+    train, test = data.mnist_tensors(config["train_size"], config["test_size"], config["device"])
+    sizes = [784, spec["width"], spec["width"], 10]
+    if spec["method"] == "dropconnect":
+        model = DropConnectMLP(sizes, spec["p"], config["activation"], masks=spec["masks"], inference="mean",
+                               samples=config["mc_samples"])
+    else:
+        model = MLP(sizes, config["activation"], 0.0, spec["p"])
+    model = model.to(config["device"])
     curves = fit(
-        model, train, test, epochs=epochs, batch_size=config["batch_size"], lr=config["lr"],
-        lr_milestones=[round(f * epochs) for f in config["lr_milestones"]], lr_gamma=config["lr_gamma"],
-        momentum=config["momentum"], seed=seed, progress=progress, desc=f"{arm} seed {seed}",
+        model, minibatches(train, config["batch_size"], seed), epochs=config["epochs"],
+        optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"]),
+        schedule=sgd_schedule(step_decay(config["lr"], config["lr_milestones"], config["lr_gamma"]), config["momentum"]),
+        monitor=classification_monitor(test), progress=progress, desc=f"{arm} seed {seed}",
     )
-    n_test = len(test[1])
     metrics = {
-        "test_error": curves["test_error"][-1],
+        "test_error": curves["monitor_error"][-1],
         "train_loss": curves["train_loss"][-1],
-        "test_loss": curves["test_loss"][-1],
+        "test_loss": curves["monitor_loss"][-1],
         "seconds_per_epoch": float(np.mean(curves["seconds"])),
     }
     if spec["method"] == "dropconnect":
-        torch.manual_seed(10_000 + seed)  # Gaussian inference samples: reproducible, not shared with training
-        errors, loss = evaluate(model.set_inference("gaussian"), test)
-        metrics["test_error_gaussian"] = 100.0 * errors / n_test
+        with seeding.evaluation(seed):  # the Gaussian samples: their own stream
+            errors, loss = evaluate(model.set_inference("gaussian"), test)
+        metrics["test_error_gaussian"] = 100.0 * errors / len(test[1])
         metrics["test_loss_gaussian"] = loss
-        model.set_inference("mean")
     return {"metrics": metrics, "curves": curves}
+
+
+@_legacy.upgrades(PAPER)
+def _upgrade(result: dict) -> dict:
+    """Results written with ``sizes``, ``sweep_hidden``, ``gaussian_samples``, ``*_subset`` and ``test_*`` curves."""
+    config = _legacy.rename(result["config"], {
+        "sizes": "widths", "sweep_hidden": "sweep_width", "gaussian_samples": "mc_samples",
+        "train_subset": "train_size", "test_subset": "test_size"})
+    result["config"] = {k: config[k] for k in Config.model_fields}
+    for r in result["runs"]:
+        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
+    return result
 
 
 # --------------------------------------------------------------------------- analysis
 
 
-def summary(config: dict, runs: list[dict]) -> pd.DataFrame:
-    """One row per arm: its settings, and mean / sd / count over seeds of the final metrics."""
-    specs = arm_specs(config)
-    rows = []
+def per_seed(runs: list[dict], metric: str = "test_error") -> dict[str, dict[int, float]]:
+    """arm -> seed -> ``metric`` (arms that have it)."""
+    out: dict[str, dict[int, float]] = {}
     for r in runs:
-        m = r["metrics"]
-        rows.append({"arm": r["arm"], **specs[r["arm"]], "seed": r["seed"], "error_mean_inference": m["test_error"],
-                     "error_gaussian_inference": m.get("test_error_gaussian", np.nan),
-                     "seconds_per_epoch": m["seconds_per_epoch"]})
-    df = pd.DataFrame(rows)
-    keys = ["arm", "method", "hidden", "p", "masks"]
-    stats = df.groupby(keys, sort=False)[["error_mean_inference", "error_gaussian_inference", "seconds_per_epoch"]]
-    out = stats.agg(["mean", "std"])
+        if metric in r["metrics"]:
+            out.setdefault(r["arm"], {})[r["seed"]] = r["metrics"][metric]
+    return out
+
+
+def summary(config: dict, runs: list[dict]) -> pd.DataFrame:
+    """One row per arm: its settings, and mean / sd over seeds of the final metrics."""
+    specs = arm_specs(config)
+    df = pd.DataFrame([{"arm": r["arm"], **specs[r["arm"]], "seed": r["seed"], "mean_inference": r["metrics"]["test_error"],
+                        "gaussian_inference": r["metrics"].get("test_error_gaussian", np.nan),
+                        "seconds_per_epoch": r["metrics"]["seconds_per_epoch"]} for r in runs])
+    out = df.groupby(["arm", "method", "width", "p", "masks"], sort=False)[
+        ["mean_inference", "gaussian_inference", "seconds_per_epoch"]].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
-    out["seeds"] = df.groupby(keys, sort=False).size()
     return out.reset_index().set_index("arm")
 
 
-def _r(value: float) -> float | None:
-    """Rounded for the result file; None where undefined (the sd of a single seed)."""
-    return None if np.isnan(value) else round(float(value), 3)
-
-
-def _rounded(series: pd.Series) -> dict:
-    return {k: _r(v) for k, v in series.items()}
+def gains(config: dict, runs: list[dict]) -> dict[int, dict[str, dict[int, float]]]:
+    """width -> method -> seed -> No-Drop's test error minus the method's (points)."""
+    e = per_seed(runs)
+    nodrop = {n: e[arm_name("no-drop", n)] for n in config["widths"]}
+    return {n: {m: {s: nodrop[n][s] - e[arm_name(m, n)][s] for s in nodrop[n]} for m in ("dropout", "dropconnect")}
+            for n in config["widths"]}
 
 
 def claims(config: dict, runs: list[dict]) -> list[dict]:
-    """The chapter's claims, each decided on means over seeds (sd given as evidence)."""
-    s = summary(config, runs)
-    err = s["error_mean_inference_mean"]
-    small, large = min(config["sizes"]), max(config["sizes"])
-    sweep_n = config["sweep_hidden"]
-
-    def e(method, n, p=P_HEADLINE, masks="per_example", col="error_mean_inference_mean"):
-        return float(s.loc[arm_name(method, n, p, masks), col])
-
-    gap = {n: {m: e("no-drop", n) - e(m, n) for m in ("dropout", "dropconnect")} for n in config["sizes"]}
-    beat = all(g > 0 for g in gap[large].values())
-    grows = all(gap[large][m] > gap[small][m] for m in ("dropout", "dropconnect"))
-    sweep = pd.Series({p: e("dropconnect", sweep_n, p) for p in config["sweep_p"]})
-    best_p = float(sweep.idxmin())
-    interior = min(config["sweep_p"]) < best_p < max(config["sweep_p"])
-    per_example, per_batch = e("dropconnect", sweep_n), e("dropconnect", sweep_n, masks="per_minibatch")
-    dc = s[(s["method"] == "dropconnect") & (s["masks"] == "per_example")]
-    gauss_minus_mean = dc["error_gaussian_inference_mean"] - dc["error_mean_inference_mean"]
+    """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds (every arm trains on the same seeds)."""
+    e, gauss = per_seed(runs), per_seed(runs, "test_error_gaussian")
+    small, large, n = min(config["widths"]), max(config["widths"]), config["sweep_width"]
+    gain = gains(config, runs)
+    sweep = {p: e[arm_name("dropconnect", n, p)] for p in sorted(config["sweep_p"])}
+    ends = (min(sweep), max(sweep))
+    best = min(list(sweep)[1:-1], key=lambda p: np.mean(list(sweep[p].values())))
+    pts = {"digits": 2, "unit": " points"}
     return [
-        {
-            "id": "regularizers_beat_nodrop",
-            "statement": f"At the largest width ({large} units), DropConnect and Dropout both have a lower mean test "
-                         "error than No-Drop.",
-            "holds": bool(beat),
-            "evidence": {"mean_test_error_%": {m: round(e(m, large), 3) for m in METHODS}},
-        },
-        {
-            "id": "gain_grows_with_width",
-            "statement": f"The gain of DropConnect and of Dropout over No-Drop is larger at {large} units than at "
-                         f"{small} units.",
-            "holds": bool(grows),
-            "evidence": {f"gain_over_nodrop_points_at_{n}": _rounded(pd.Series(g)) for n, g in gap.items()},
-        },
-        {
-            "id": "interior_minimum_in_p",
-            "statement": f"DropConnect's mean test error against the drop rate ({sweep_n}-{sweep_n} net) is lowest "
-                         "strictly inside the swept range (a U-shape).",
-            "holds": bool(interior),
-            "evidence": {"best_p": best_p, "mean_test_error_%_by_p": _rounded(sweep)},
-        },
-        {
-            "id": "per_example_masks_at_least_as_good",
-            "statement": f"DropConnect with a mask per example has a mean test error no higher than with one mask per "
-                         f"minibatch ({sweep_n}-{sweep_n} net, p = 0.5).",
-            "holds": bool(per_example <= per_batch),
-            "evidence": {"per_example_%": round(per_example, 3), "per_minibatch_%": round(per_batch, 3),
-                         "sd_per_example": _r(e("dropconnect", sweep_n, col="error_mean_inference_std")),
-                         "sd_per_minibatch": _r(e("dropconnect", sweep_n, masks="per_minibatch",
-                                                  col="error_mean_inference_std"))},
-        },
-        {
-            # As in Figure 2(b), where sampling inference is at least as good at every keep fraction. (A first
-            # version averaged over all nets, which let one drop rate hide the others; see the chapter.)
-            "id": "gaussian_inference_at_least_as_good",
-            "statement": "For every per-example DropConnect configuration (width and drop rate), Gaussian "
-                         "(moment-matching) inference has a mean test error no higher than mean inference.",
-            "holds": bool((gauss_minus_mean <= 0).all()),
-            "evidence": {"gaussian_minus_mean_points": _rounded(gauss_minus_mean),
-                         "samples_per_unit": config["gaussian_samples"]},
-        },
+        rule.all_of("regularizers_beat_nodrop", f"At the largest width ({large} units), DropConnect and Dropout both "
+                    "have a lower test error than No-Drop.", [
+            rule.direction(f"{m}_below_nodrop", f"{LABELS[m]} < No-Drop", e[arm_name(m, large)],
+                           e[arm_name("no-drop", large)], names=(LABELS[m], "No-Drop"), **pts)
+            for m in ("dropconnect", "dropout")]),
+        rule.all_of("gain_grows_with_width", f"The gain of DropConnect and of Dropout over No-Drop is larger at {large} "
+                    f"units than at {small} units.", [
+            rule.direction(f"{m}_gain_grows", f"{LABELS[m]}: gain at {large} > gain at {small}", gain[large][m],
+                           gain[small][m], claimed="greater", names=(f"gain at {large}", f"gain at {small}"), **pts)
+            for m in ("dropconnect", "dropout")]),
+        rule.all_of("interior_minimum_in_p", f"DropConnect's test error against the drop rate ({n}-{n} net) is U-shaped: "
+                    f"the best interior rate of the sweep (by mean) is lower than both ends (p = {ends[0]:g}, {ends[1]:g}).", [
+            rule.direction(f"p{best:g}_below_p{end:g}", f"p = {best:g} < p = {end:g}", sweep[best], sweep[end],
+                           names=(f"p={best:g}", f"p={end:g}"), **pts)
+            for end in ends]),
+        rule.direction("per_example_masks_at_least_as_good", "DropConnect with a mask per example has a lower test "
+                       f"error than with one mask per minibatch ({n}-{n} net, p = {P_HEADLINE}).",
+                       e[arm_name("dropconnect", n)], e[arm_name("dropconnect", n, masks="per_minibatch")],
+                       names=("per example", "per minibatch"), **pts),
+        # As in Figure 2(b): at every keep fraction, not on average (an average lets one drop rate hide the others).
+        rule.all_of("gaussian_inference_at_least_as_good", "For every per-example DropConnect configuration (width and "
+                    f"drop rate), Gaussian inference ({config['mc_samples']} samples per unit) has a lower test error "
+                    "than mean inference on the same net.", [
+            rule.direction(f"gaussian_{arm}", arm, gauss[arm], e[arm], names=("Gaussian", "mean"), **pts)
+            for arm, spec in arm_specs(config).items() if spec["method"] == "dropconnect" and spec["masks"] == "per_example"]),
     ]
+
+
+def facts(result: dict) -> dict[str, str]:
+    """The numbers the chapter's prose quotes, formatted from the result."""
+    config, runs = result["config"], result["runs"]
+    e, gauss, n = per_seed(runs), per_seed(runs, "test_error_gaussian"), config["sweep_width"]
+    seconds = summary(config, runs)["seconds_per_epoch_mean"]
+    cost = [seconds[arm_name("dropconnect", w)] / seconds[arm_name("dropout", w)] for w in config["widths"]]
+    ends = {"small": min(config["widths"]), "large": max(config["widths"])}
+    out = {f"gain_{m}_{end}": rule.mean_sd(g.values(), 2, " points") for end, w in ends.items()
+           for m, g in gains(config, runs)[w].items()}
+    for name, p in {"low": min(config["sweep_p"]), "headline": P_HEADLINE, "high": max(config["sweep_p"])}.items():
+        arm = arm_name("dropconnect", n, p)
+        out[f"p_{name}"], out[f"dropconnect_{name}"] = f"{p:g}", rule.mean_sd(e[arm].values(), 2, " %")
+        out[f"gaussian_minus_mean_{name}"] = rule.mean_sd([gauss[arm][s] - e[arm][s] for s in e[arm]], 2, " points")
+    out["per_minibatch"] = rule.mean_sd(e[arm_name("dropconnect", n, masks="per_minibatch")].values(), 2, " %")
+    out["cost_ratio"] = f"{rule.fmt(min(cost), 1)} to {rule.fmt(max(cost), 1)}"
+    out.update({f"{k}_width": str(w) for k, w in ends.items()}, sweep_width=str(n), epochs=str(config["epochs"]),
+               train_size=f"{config['train_size'] or 60_000:,}", mc_samples=str(config["mc_samples"]))
+    return out
 
 
 # --------------------------------------------------------------------------- presentation
 
-METHOD_LABELS = {"no-drop": "No-Drop", "dropout": "Dropout", "dropconnect": "DropConnect"}
-
-
-def _pm(mean: float, sd: float) -> str:
-    return f"{mean:.2f} ± {0.0 if np.isnan(sd) else sd:.2f}"
+LABELS = {"no-drop": "No-Drop", "dropout": "Dropout", "dropconnect": "DropConnect"}
 
 
 def table(result: dict) -> pd.DataFrame:
     """Paper vs ours at p = 0.5, every width: test error % (ours mean ± sd over seeds) and cost per epoch."""
-    s = summary(result["config"], result["runs"])
+    config, runs = result["config"], result["runs"]
+    s = summary(config, runs)
+    mean, gauss = per_seed(runs), per_seed(runs, "test_error_gaussian")
     paper = {(v["method"], v["hidden"]): v for v in result["paper_values"]
              if v["id"].startswith(("table2", "fig2a")) and not (v["id"].startswith("fig2a") and v["hidden"] == 800)}
-    dropout_seconds = {n: s.loc[arm_name("dropout", n), "seconds_per_epoch_mean"] for n in result["config"]["sizes"]}
     rows = []
     for arm, row in s.iterrows():
         if row["p"] not in (0.0, P_HEADLINE):
             continue
-        ref = paper.get((row["method"], row["hidden"])) if row["masks"] == "per_example" else None
+        ref = paper.get((row["method"], row["width"])) if row["masks"] == "per_example" else None
+        dropout_seconds = s.loc[arm_name("dropout", row["width"]), "seconds_per_epoch_mean"]
         rows.append({
             "arm": arm,
-            "paper: test error %": "" if ref is None else (f"{ref['value']:.2f}" + (f" ± {ref['sd']:.3f}" if "sd" in ref else "")),
+            "paper: test error %": "" if ref is None else rule.fmt(ref["value"]) + (f" ± {rule.fmt(ref['sd'], 3)}" if "sd" in ref else ""),
             "paper: source": "" if ref is None else ref["where"].split(" (p.")[0].replace("Wan et al. 2013, ", ""),
-            "ours: mean inference": _pm(row["error_mean_inference_mean"], row["error_mean_inference_std"]),
-            "ours: Gaussian inference": "" if np.isnan(row["error_gaussian_inference_mean"])
-            else _pm(row["error_gaussian_inference_mean"], row["error_gaussian_inference_std"]),
-            "time per epoch vs Dropout": f"{row['seconds_per_epoch_mean'] / dropout_seconds[row['hidden']]:.1f}x",
-            "seeds": int(row["seeds"]),
+            "ours: mean inference": rule.mean_sd(mean[arm].values()),
+            "ours: Gaussian inference": rule.mean_sd(gauss[arm].values()) if arm in gauss else "",
+            "time per epoch vs Dropout": rule.fmt(row["seconds_per_epoch_mean"] / dropout_seconds, 1, "x"),
         })
     return pd.DataFrame(rows).set_index("arm")
 
@@ -324,7 +318,6 @@ def figure(result: dict):
 
     from .. import plotting
 
-    plotting.use_house_style()
     config, runs = result["config"], result["runs"]
     s = summary(config, runs)
     colors = dict(zip(METHODS, plotting.palette(len(METHODS))))
@@ -333,14 +326,15 @@ def figure(result: dict):
     # (a) error against width, p = 0.5, per-example masks
     for method in METHODS:
         rows = s[(s["method"] == method) & (s["p"].isin([0.0, P_HEADLINE])) & (s["masks"] == "per_example")]
-        rows = rows[rows["hidden"].isin(config["sizes"])].sort_values("hidden")
-        ax_a.errorbar(rows["hidden"], rows["error_mean_inference_mean"], yerr=rows["error_mean_inference_std"].fillna(0),
-                      color=colors[method], marker="o", capsize=3, label=f"ours: {METHOD_LABELS[method]}")
+        rows = rows[rows["width"].isin(config["widths"])].sort_values("width")
+        ax_a.errorbar(rows["width"], rows["mean_inference_mean"], yerr=rows["mean_inference_std"].fillna(0),
+                      color=colors[method], marker="o", capsize=3, label=f"ours: {LABELS[method]}")
         paper = sorted((v["hidden"], v["value"]) for v in result["paper_values"]
                        if v["id"].startswith("fig2a") and v["method"] == method)
-        ax_a.plot(*zip(*paper), color=colors[method], linestyle=":", marker="x", label=f"paper: {METHOD_LABELS[method]}")
+        ax_a.plot(*zip(*paper), color=colors[method], linestyle=":", marker="x", label=f"paper: {LABELS[method]}")
+    ticks = sorted({*config["widths"], 1600})
     ax_a.set_xscale("log", base=2)
-    ax_a.set_xticks(sorted({*config["sizes"], 1600}), [str(n) for n in sorted({*config["sizes"], 1600})])
+    ax_a.set_xticks(ticks, [str(n) for n in ticks])
     ax_a.set_xticks([], minor=True)
     ax_a.set_xlabel("units in each of the two hidden layers")
     ax_a.set_ylabel("test error (%)")
@@ -348,19 +342,19 @@ def figure(result: dict):
     ax_a.legend(fontsize=7)
 
     # (b) error against drop rate
-    n = config["sweep_hidden"]
-    curves = [("dropconnect", "error_mean_inference", "mean", "-"), ("dropconnect", "error_gaussian_inference", "gaussian", "--"),
-              ("dropout", "error_mean_inference", "mean", "-")]
-    for method, col, inference, style in curves:
-        rows = s[(s["method"] == method) & (s["hidden"] == n) & (s["masks"] == "per_example")].sort_values("p")
-        label = METHOD_LABELS[method] + (f" ({inference} inference)" if method == "dropconnect" else "")
+    n = config["sweep_width"]
+    for method, col, inference, style in (("dropconnect", "mean_inference", "mean", "-"),
+                                          ("dropconnect", "gaussian_inference", "gaussian", "--"),
+                                          ("dropout", "mean_inference", "mean", "-")):
+        rows = s[(s["method"] == method) & (s["width"] == n) & (s["masks"] == "per_example")].sort_values("p")
+        label = LABELS[method] + (f" ({inference} inference)" if method == "dropconnect" else "")
         ax_b.errorbar(rows["p"], rows[f"{col}_mean"], yerr=rows[f"{col}_std"].fillna(0), color=colors[method],
                       linestyle=style, marker="o", capsize=3, label=f"ours: {label}")
         paper = sorted((v["p"], v["value"]) for v in result["paper_values"]
                        if v["id"].startswith("fig2b") and v["method"] == method and v["inference"] == inference)
         ax_b.plot(*zip(*paper), color=colors[method], linestyle=style, marker="x", alpha=0.45, label=f"paper: {label}")
     per_batch = s.loc[arm_name("dropconnect", n, masks="per_minibatch")]
-    ax_b.errorbar([P_HEADLINE], [per_batch["error_mean_inference_mean"]], yerr=[np.nan_to_num(per_batch["error_mean_inference_std"])],
+    ax_b.errorbar([P_HEADLINE], [per_batch["mean_inference_mean"]], yerr=[np.nan_to_num(per_batch["mean_inference_std"])],
                   color="black", marker="s", capsize=3, linestyle="none", label="ours: DropConnect, one mask per minibatch")
     ax_b.set_xlabel("drop rate p (the paper plots the keep fraction 1 - p)")
     ax_b.set_ylabel("test error (%)")
@@ -368,21 +362,24 @@ def figure(result: dict):
     ax_b.legend(fontsize=6.5)
 
     # (c) convergence of the widest nets
-    large = max(config["sizes"])
+    large = max(config["widths"])
     for method in METHODS:
         arm = arm_name(method, large)
-        for key, style, what in (("train_loss", "--", "train"), ("test_loss", "-", "test")):
-            per_seed = np.array([r["curves"][key] for r in runs if r["arm"] == arm])
-            epochs = np.arange(1, per_seed.shape[1] + 1)
-            ax_c.plot(epochs, per_seed.mean(0), color=colors[method], linestyle=style,
-                      label=f"{METHOD_LABELS[method]} {what}")
+        for key, style, what in (("train_loss", "--", "train"), ("monitor_loss", "-", "test")):
+            curves = np.array([r["curves"][key] for r in runs if r["arm"] == arm])
+            ax_c.plot(np.arange(1, curves.shape[1] + 1), curves.mean(0), color=colors[method], linestyle=style,
+                      label=f"{LABELS[method]} {what}")
     ax_c.set_yscale("log")
     ax_c.set_xlabel("epoch")
     ax_c.set_ylabel("cross-entropy (train: with masks on)")
     ax_c.set_title(f"(c) convergence, 784-{large}-{large}-10", fontsize=10)
     ax_c.legend(fontsize=7)
-    images = f"first {config['train_subset']:,}" if config["train_subset"] else "all 60,000"
+    images = f"first {config['train_size']:,}" if config["train_size"] else "all 60,000"
     fig.suptitle(f"MNIST ({images} training images), {config['epochs']} epochs, mean ± sd over {len(result['seeds'])} seeds "
                  f"({result['profile']} profile); paper's values dotted / faded", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+FIGURES = {"figure2": figure}
+TABLES = {"paper_vs_ours": table}

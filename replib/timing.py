@@ -1,0 +1,39 @@
+"""Timing training steps, in one place: the chapters that measure speed and the benchmarks use it.
+
+Candidates are timed round-robin, one step each in turn, so that drift of the machine
+(frequency, other load, allocator state) hits every candidate alike; on CUDA each step
+is synchronised before the clock stops. Timings taken while anything else ran on the
+machine are not comparable across runs: the published ones were taken on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def interleaved_step_seconds(candidates: dict[str, Callable[[], object]], steps: int, warmup: int = 1,
+                             device: str = "cpu") -> dict[str, list[float]]:
+    """Seconds of each of ``steps`` timed calls per candidate, after ``warmup`` untimed rounds."""
+    import torch
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for i in range(warmup + steps):
+        for name, step in candidates.items():
+            sync()
+            tic = time.perf_counter()
+            step()
+            sync()
+            if i >= warmup:
+                times[name].append(time.perf_counter() - tic)
+    return times
+
+
+def interleaved_median(candidates: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each candidate, one warm-up round, ``repeats`` timed rounds."""
+    return {name: statistics.median(ts) for name, ts in interleaved_step_seconds(candidates, repeats).items()}
