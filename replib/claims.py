@@ -156,7 +156,8 @@ def direction(id: str, statement: str, a: Values, b: Values | float, *, claimed:
     d = paired(a, b)
     mean, low, high = interval(d)
     word = "below" if claimed == "less" else "above"
-    rule = (f"{names[0]} − {names[1]}, paired by {replicates}: holds if the 95% t-interval of the mean difference "
+    how = f"per {replicates}, against {fmt(float(b), digits)}" if isinstance(b, (int, float)) else f"paired by {replicates}"
+    rule = (f"{names[0]} − {names[1]}, {how}: holds if the 95% t-interval of the mean difference "
             f"lies wholly {word} 0, fails if wholly on the other side, else inconclusive")
     evidence = {
         f"{names[0]} − {names[1]}": fmt_interval(mean, low, high, digits, unit, replicates),

@@ -192,3 +192,18 @@ def test_a_nested_override_is_merged_into_the_profiles_sub_config():
     module.PROFILES = {p: {"seeds": 1, "inner": {"epochs": 3}} for p in experiments.PROFILES}
     config, _ = experiments.resolve(module, "smoke", inner={"p": 0.2})
     assert config["inner"] == {"p": 0.2, "epochs": 3}
+
+
+def test_none_inside_a_nested_override_keeps_the_profiles_value():
+    class Inner(SubSpec):
+        p: float = 0.5
+        epochs: int = 1
+
+    class Outer(Spec):
+        inner: Inner = Inner()
+
+    module = fake_experiment()
+    module.Config = Outer
+    module.PROFILES = {p: {"seeds": 1} for p in experiments.PROFILES}
+    assert experiments.resolve(module, "smoke", inner={"p": None, "epochs": 4})[0]["inner"] == {"p": 0.5, "epochs": 4}
+    assert experiments.resolve(module, "smoke", inner={"p": None})[0]["inner"] == {"p": 0.5, "epochs": 1}

@@ -100,16 +100,19 @@ def resolve(module: ModuleType, profile: str, seeds: int | None = None, **overri
     """The validated config of ``module`` at ``profile`` with ``overrides``, and the seed list.
 
     An override of ``None`` means "the profile's value"; a dict override of a nested
-    sub-config is merged into the profile's (``cifar={"p": 0.3}`` changes only ``p``).
+    sub-config is merged into the profile's (``cifar={"p": 0.3}`` changes only ``p``; an
+    entry of ``None`` inside it keeps the profile's too).
     Unknown keys and values of the wrong type or range raise
     :class:`replib._validate.ConfigError` naming them.
     """
     values = {**module.PROFILES[check_profile(profile)]}
     profile_seeds = values.pop("seeds")
     for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(values.get(key), dict):
-            values[key] = {**values[key], **value}
-        elif value is not None:
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if v is not None} or None
+            if value is not None and isinstance(values.get(key), dict):
+                value = {**values[key], **value}
+        if value is not None:
             values[key] = value
     config = validate_config(module.Config, values, what=f"{module.PAPER} config")
     return config, seed_list(seeds if seeds is not None else profile_seeds)

@@ -19,7 +19,7 @@ the kept images only.
 
 Not confirmed from the paper's full text (see ``shared/PAPERS.md``; only the abstract is):
 the exact block form, whether T is followed by batch norm (here it is not) and whether
-test-time outputs are rescaled (the issue specifies that they are not).
+test-time outputs are rescaled (the specification we follow says they are not).
 """
 
 from __future__ import annotations
