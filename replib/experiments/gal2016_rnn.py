@@ -120,6 +120,31 @@ def perplexity(model: VariationalLSTM, stream: torch.Tensor, bptt: int, mc_sampl
     return float(torch.exp(-(prob_sum / passes).log().mean()))
 
 
+class TruncatedBPTT:
+    """Training on consecutive segments of a ``(T, B)`` stream: the LSTM state is carried across segments
+    (detached: truncated back-propagation) and reset at every epoch, which reads the text from its start.
+    ``batches`` and ``loss`` are what :func:`replib.train.fit` takes."""
+
+    def __init__(self, stream: torch.Tensor, bptt: int):
+        self.stream, self.bptt, self.state, self.summed = stream, bptt, None, []
+
+    def batches(self, epoch: int):
+        self.state = None
+        self.summed.append(torch.zeros((), device=self.stream.device))  # the epoch's cross-entropy over every token
+        return segments(self.stream, self.bptt)
+
+    def loss(self, model: VariationalLSTM, batch) -> torch.Tensor:
+        logits, state = model(batch[0], self.state)
+        self.state = tuple(s.detach() for s in state)
+        value = sequence_loss(logits, batch[1])
+        self.summed[-1] += value.detach() * batch[1].shape[1]
+        return value
+
+    def train_perplexity(self) -> list[float]:
+        """Per epoch: exp of the mean cross-entropy per training token, masks on."""
+        return [float(np.exp(float(total) / self.stream[1:].numel())) for total in self.summed]
+
+
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     """Train one arm on consecutive segments, the LSTM state carried across them and reset every epoch.
 
@@ -134,26 +159,13 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     model = VariationalLSTM(len(corpus.vocab), config["hidden"][0], len(config["hidden"]), mode=arm, **drops[arm])
     model.reset_parameters(config["init_scale"])
     model.to(device)
-    carried, summed = {"state": None}, []  # summed: per epoch, the training cross-entropy over every token
-
-    def batches(epoch: int):
-        carried["state"] = None  # each epoch reads the text from its start
-        summed.append(torch.zeros((), device=device))
-        return segments(train, config["bptt"])
-
-    def loss(model: VariationalLSTM, batch) -> torch.Tensor:
-        logits, state = model(batch[0], carried["state"])
-        carried["state"] = tuple(s.detach() for s in state)  # truncated back-propagation
-        value = sequence_loss(logits, batch[1])
-        summed[-1] += value.detach() * batch[1].shape[1]
-        return value
-
-    curves = fit(model, batches, epochs=config["epochs"], optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"]),
+    bptt = TruncatedBPTT(train, config["bptt"])
+    curves = fit(model, bptt.batches, epochs=config["epochs"], optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"]),
                  schedule=sgd_schedule(decay_after(config["lr"], config["lr_decay_start"], config["lr_decay"])),
-                 loss=loss, before_step=clip_grad_norm(model.parameters(), config["clip"]),
+                 loss=bptt.loss, before_step=clip_grad_norm(model.parameters(), config["clip"]),
                  monitor=lambda m: {"perplexity": perplexity(m, valid, config["bptt"])}, progress=progress,
                  desc=f"{arm} seed {seed}")
-    curves["train_perplexity"] = [float(np.exp(float(total) / train[1:].numel())) for total in summed]
+    curves["train_perplexity"] = bptt.train_perplexity()
     metrics = {"test_perplexity": perplexity(model, test, config["bptt"]), "valid_perplexity": curves["monitor_perplexity"][-1],
                "seconds_per_epoch": float(np.mean(curves["seconds"]))}
     if arm == "variational":
