@@ -8,7 +8,7 @@ CIFAR-sized batch, timed in the same run for: ``p = 0`` (every main path runs), 
 gather/scatter), and ``p = 0.5`` the naive way, running the main path on every image
 and multiplying the skipped ones by zero. The saving of each against ``p = 0`` is set
 beside the saving predicted by counting multiply-accumulates
-(:func:`replib.experiments.guo2016.predicted_time_fraction`).
+(:func:`replib.experiments.guo2016.predicted_saving`).
 
 Writes results/benchmarks/depth_dropout.json; the book's Benchmarks page shows it.
 """
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from _common import write
 from replib.timing import interleaved_median
 from replib import results as store
-from replib.experiments.guo2016 import predicted_time_fraction
+from replib.experiments.guo2016 import predicted_saving
 from replib.methods import DepthDropoutResNet
 
 
@@ -79,7 +79,7 @@ def main() -> None:
         rows = {}
         for name, seconds in median.items():
             ratio = float(name.split(",")[0].split("=")[1])
-            predicted = 0.0 if "mask" in name else 1.0 - predicted_time_fraction(args.depth, ratio)
+            predicted = 0.0 if "mask" in name else predicted_saving(args.depth, ratio) / 100
             measured = 1.0 - seconds / median["p=0"]
             rows[name] = {"ms_per_step": round(1e3 * seconds, 1), "measured_saving": round(measured, 3),
                           "predicted_saving": round(predicted, 3),

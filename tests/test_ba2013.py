@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from replib import experiments
-from replib.experiments import _legacy
 from replib.experiments import ba2013 as exp
 from replib.models import StandoutMLP
 
@@ -75,11 +74,6 @@ def test_keep_rising_with_input_is_a_check_not_counted():
 def test_keep_check_fails_when_a_net_does_not_rank_keep_by_input():
     runs = fake_runs({"dropout": [1.2], "standout a=1 b=0": [1.4]}, rho=0.2)
     assert outcome(runs, "keep_rises_with_input") == "fails"
-
-
-def test_upgrade_of_the_committed_result_gives_the_cpu_config():
-    upgraded = _legacy.upgrade(exp, json.loads(COMMITTED.read_text()))
-    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]
 
 
 def test_keep_probabilities_need_eval_mode():

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from replib import experiments
-from replib.experiments import _legacy
 from replib.experiments import devries2017 as exp
 from replib.results import REPO_ROOT
 
@@ -104,14 +103,6 @@ def test_one_seed_decides_nothing():
 def test_bad_config_rejected_naming_the_value(key, bad, match):
     with pytest.raises(ValueError, match=match):
         experiments.resolve(exp, "cpu", **{key: bad})
-
-
-def test_upgrade_of_the_committed_result_gives_the_cpu_config_and_keeps_every_number():
-    stored = json.loads((REPO_ROOT / "results" / "devries2017" / "cpu.json").read_text())
-    upgraded = stored if "runs_sha256" in stored["provenance"] else exp._upgrade(copy.deepcopy(stored))
-    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]
-    assert _legacy.numbers(upgraded["runs"]) == _legacy.numbers(stored["runs"])
-    assert all("monitor_error" in r["curves"] and "val_error" not in r["curves"] for r in upgraded["runs"])
 
 
 def test_smoke_run_writes_both_rounds(tmp_path, needs_mirror):

@@ -12,7 +12,6 @@ import pytest
 from replib import claims as rule
 from replib import experiments
 from replib import results as store
-from replib.experiments import _legacy
 from replib.experiments import gal2016_mc as exp
 
 COMMITTED = store.REPO_ROOT / "results" / exp.PAPER / "cpu.json"
@@ -51,12 +50,6 @@ def test_bad_config_rejected_naming_the_nested_key_and_value(override, match):
 def test_old_flat_names_rejected_with_the_new_ones_listed(override, match):
     with pytest.raises(ValueError, match=match):
         experiments.resolve(exp, "cpu", **override)
-
-
-def test_upgrade_of_the_committed_result_gives_the_cpu_config():
-    upgraded = _legacy.upgrade(exp, store.read_json(COMMITTED))
-    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]
-    assert all("monitor_error" in r["curves"] for r in upgraded["runs"] if r["arm"] == "lenet")
 
 
 # --------------------------------------------------------------------------- claims on fake runs
@@ -121,7 +114,7 @@ def test_standard_dropout_having_no_spread_is_a_check_not_counted():
 
 
 def test_every_number_the_chapter_glues_is_a_fact_of_the_result():
-    result = _legacy.upgrade(exp, store.read_json(COMMITTED))
+    result = store.read_json(COMMITTED)
     facts = {**exp.facts(result), **{f"outcome_{c['id']}": "" for c in exp.claims(result["config"], result["runs"])}}
     nb = nbformat.read(store.REPO_ROOT / "notebooks" / f"{exp.PAPER}.ipynb", as_version=4)
     glued = {name for c in nb.cells if c.cell_type == "markdown" for name in re.findall(r"\{glue:md\}`([^`]+)`", c.source)}

@@ -11,7 +11,6 @@ import torch
 
 from replib import experiments, seeding
 from replib import results as store
-from replib.experiments import _legacy
 from replib.experiments import gal2016_rnn as exp
 from replib.methods import VariationalLSTM
 from replib.train import decay_after
@@ -72,12 +71,6 @@ def test_decay_start_as_a_fraction_gives_zarembas_epoch_rule(profile, decay_star
         c["lr"] * c["lr_decay"] ** max(0, e + 1 - decay_start) for e in range(c["epochs"])]
 
 
-def test_upgrade_of_the_committed_result_gives_the_cpu_config():
-    upgraded = _legacy.upgrade(exp, store.read_json(COMMITTED))
-    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]
-    assert all("monitor_perplexity" in r["curves"] for r in upgraded["runs"])
-
-
 def test_training_goes_through_fit_with_the_state_carried_and_train_perplexity_per_token(needs_mirror):
     """With every segment of the same length T, fit's train_loss (segment losses weighted by length) is T times the
     mean cross-entropy per token, so the train perplexity the loss accumulates must be exp(train_loss / T)."""
@@ -122,7 +115,7 @@ def test_variational_against_naive_is_inconclusive_when_the_seeds_disagree():
 
 
 def test_every_number_the_chapter_glues_is_a_fact_of_the_result():
-    result = _legacy.upgrade(exp, store.read_json(COMMITTED))
+    result = store.read_json(COMMITTED)
     facts = {**exp.facts(result), **{f"outcome_{c['id']}": "" for c in exp.claims(result["config"], result["runs"])}}
     nb = nbformat.read(store.REPO_ROOT / "notebooks" / f"{exp.PAPER}.ipynb", as_version=4)
     glued = {name for c in nb.cells if c.cell_type == "markdown" for name in re.findall(r"\{glue:md\}`([^`]+)`", c.source)}

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from replib import experiments
-from replib.experiments import _legacy
 from replib.experiments import graham2015 as exp
 
 COMMITTED = Path(__file__).resolve().parents[1] / "results" / "graham2015" / "cpu.json"
@@ -103,7 +102,3 @@ def test_timing_claims_pair_timed_steps_and_say_so():
     claim = next(c for c in exp.claims(CONFIG, fake_runs(CLOSE, AS_PREDICTED)) if c["id"] == "speedup_grows_with_width")
     assert "paired by timed step" in claim["rule"] and "paired by seed" not in claim["rule"]
 
-
-def test_upgrade_of_the_committed_result_gives_the_cpu_config():
-    upgraded = _legacy.upgrade(exp, json.loads(COMMITTED.read_text()))
-    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]

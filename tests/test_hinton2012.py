@@ -8,7 +8,6 @@ import pytest
 from replib import experiments
 from replib import results as store
 from replib._validate import ConfigError
-from replib.experiments import _legacy
 from replib.experiments import hinton2012 as exp
 
 
@@ -98,7 +97,3 @@ def test_facts_quote_the_result():
     facts = exp.facts(result)
     assert facts["final_hidden"] == "130.3 ± 2.5 errors (3 seeds)" and facts["epochs"] == "6"
 
-
-def test_the_committed_result_upgrades_to_the_current_cpu_config():
-    stored = store.read_json(store.REPO_ROOT / "results" / "hinton2012" / "cpu.json")
-    assert _legacy.upgrade(exp, stored)["config"] == resolve("cpu")

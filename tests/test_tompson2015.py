@@ -11,7 +11,6 @@ from replib import data, experiments
 from replib import keypoints as kp
 from replib import results as store
 from replib._validate import ConfigError
-from replib.experiments import _legacy
 from replib.experiments import tompson2015 as exp
 from replib.methods import Dropout, SpatialDropout
 
@@ -95,14 +94,6 @@ def test_units_are_both_tasks_times_three_dropout_kinds_seed_by_seed():
 def test_an_unknown_arm_is_rejected():
     with pytest.raises(ValueError, match=r"arm must be one of .*got 'keypoints/cutout'"):
         exp.run_one(resolve("smoke"), "keypoints/cutout", 0, progress=False)
-
-
-def test_the_committed_result_upgrades_to_the_current_cpu_config():
-    stored = store.read_json(store.REPO_ROOT / "results" / "tompson2015" / "cpu.json")
-    upgraded = _legacy.upgrade(exp, stored)  # raises if a number of the runs changed
-    assert upgraded["config"] == resolve("cpu")
-    assert {"monitor_loss", "train_loss"} <= set(upgraded["runs"][0]["curves"])  # keypoints/none, seed 0
-    assert {"monitor_error", "monitor_loss"} <= set(upgraded["runs"][3]["curves"])  # cifar/none, seed 0
 
 
 # --------------------------------------------------------------------------- the FLIC substitute

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from replib import experiments
-from replib.experiments import _legacy
 from replib.experiments import wan2013 as exp
 from replib.models import DropConnectMLP
 
@@ -118,11 +117,6 @@ def test_comparisons_are_paired_by_seed():
     for r in runs:
         r["metrics"]["test_error"] += 0.5 * r["seed"]  # a large seed effect, common to every arm
     assert outcomes(runs)["regularizers_beat_nodrop"] == "holds"
-
-
-def test_upgrade_of_the_committed_result_gives_the_cpu_config():
-    upgraded = _legacy.upgrade(exp, json.loads(COMMITTED.read_text()))
-    assert upgraded["config"] == experiments.resolve(exp, "cpu")[0]
 
 
 def test_gaussian_inference_switches_every_layer_and_rejects_unknown_rules():

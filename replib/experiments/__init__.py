@@ -244,15 +244,12 @@ def reanalyse(paper: str, profile: str = "cpu", *, results_dir: Path | None = No
     ``provenance["analysis"]`` records the commit whose code computed the claims. A result
     whose runs were changed after training is refused: only a rerun can mend it.
     """
-    from . import _legacy
-
     module = get(paper)
     path = store.result_path(paper, check_profile(profile), results_dir)
     result = store.read_json(path)
     if result is None:
         raise FileNotFoundError(f"{path} does not exist: run `make reproduce PAPER={paper} PROFILE={profile}` first")
-    result = _legacy.upgrade(module, result)
-    if store.runs_digest(result["runs"]) != result["provenance"]["runs_sha256"]:
+    if store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
         raise StaleResultError(f"{path}: its runs are not those it was written with; reanalysing would bless them. "
                                f"Rerun with `make reproduce PAPER={paper} PROFILE={profile}`")
     result["claims"] = store.normalise(module.claims(result["config"], result["runs"]))

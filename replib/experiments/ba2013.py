@@ -19,7 +19,6 @@ from .. import data
 from .._validate import DropProbability, PositiveFloat, PositiveInt, Probability, Spec, SubSpec, Widths
 from ..models import MLP, StandoutMLP
 from ..train import classification_monitor, exponential_decay, fit, minibatches, sgd_schedule
-from . import _legacy
 
 PAPER = "ba2013"
 TITLE = "Ba & Frey 2013: standout"
@@ -97,17 +96,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
             spearman_keep_vs_preactivation=round(float(stats.spearmanr(pre, keep).statistic), 4),
             mean_keep_active_units=round(float(keep[pre > 0].mean()), 4), share_active_units=round(float((pre > 0).mean()), 4))
     return {"metrics": metrics, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``*_subset``, the grid as [alpha, beta] pairs and monitor curves named ``test_*``."""
-    config = _legacy.rename(result["config"], {"train_subset": "train_size", "test_subset": "test_size"})
-    config["standout"] = [{"alpha": a, "beta": b} for a, b in config["standout"]]
-    result["config"] = {k: config[k] for k in Config.model_fields}
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

@@ -17,7 +17,7 @@ from pydantic import Field, model_validator
 from .. import claims as rule
 from .. import data, models, plotting
 from .._validate import NonNegativeInt, PositiveInt, Spec
-from . import _cifar, _legacy
+from . import _cifar
 
 PAPER = "devries2017"
 TITLE = "DeVries & Taylor 2017: Cutout"
@@ -126,16 +126,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     metrics = {"val_error": curves["monitor_error"][-1], "test_error": _cifar.error_on(model, config, "test"),
                "train_loss": curves["train_loss"][-1], "seconds_per_epoch": float(np.mean(curves["seconds"]))}
     return {"metrics": metrics, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``lr_fractions`` and fit's validation curve named ``val_error``."""
-    config = _legacy.rename(result["config"], {"lr_fractions": "lr_milestones"})
-    result["config"] = {k: config[k] for k in Config.model_fields}
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {"val_error": "monitor_error"})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

@@ -28,7 +28,6 @@ from .._validate import DropProbability, NonNegativeFloat, PositiveFloat, Positi
 from ..methods import mc_predict
 from ..models import MLP, LeNet
 from ..train import classification_monitor, fit, fit_regression, minibatches, sgd_schedule
-from . import _legacy
 
 PAPER = "gal2016_mc"
 TITLE = "Gal & Ghahramani 2016: MC dropout uncertainty"
@@ -252,24 +251,6 @@ def _run_lenet(config: dict, device: str, seed: int, progress: bool) -> dict:
                    "softmax_input_samples": {str(c): [_r(logits[:, r, c], 3) for r in range(len(angles))] for c in top},
                    "softmax_output_samples": {str(c): [_r(probs[:, r, c], 4) for r in range(len(angles))] for c in top}})
     return {"metrics": metrics, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with flat ``co2_*``/``gp_*``/``lenet_*`` keys, ``digit_samples``, ``train_subset`` and
-    LeNet's monitor curves named ``test_*``; LeNet's batch size and momentum were fixed in that code (128, 0.9)."""
-    c = result["config"]
-    result["config"] = {
-        "co2": {**{k: c[f"co2_{k}"] for k in ("hidden", "p", "iterations", "lr", "weight_decay")}, "mc_samples": c["mc_samples"]},
-        "gp": {"steps": c["gp_steps"], "init_lengthscales": c["gp_init_lengthscales"]},
-        "digits": {**{k: c[f"lenet_{k}"] for k in ("p", "epochs", "lr")}, "momentum": 0.9, "batch_size": 128,
-                   "train_size": c["train_subset"], "rotations": c["rotations"], "max_angle": c["max_angle"],
-                   "mc_samples": c["digit_samples"]},
-        "device": c["device"],
-    }
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

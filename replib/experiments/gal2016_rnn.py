@@ -19,7 +19,6 @@ from .. import data, plotting, seeding
 from .._validate import DropProbability, Fraction, PositiveFloat, PositiveInt, Spec, Widths
 from ..methods import VariationalLSTM
 from ..train import clip_grad_norm, decay_after, fit, sgd_schedule
-from . import _legacy
 
 PAPER = "gal2016_rnn"
 TITLE = "Gal & Ghahramani 2016: variational dropout in LSTMs"
@@ -172,20 +171,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
         with seeding.evaluation(seed):
             metrics["test_perplexity_mc"] = perplexity(model, test, config["bptt"], config["mc_samples"])
     return {"metrics": metrics, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``hidden``/``layers``, ``decay_start`` in epochs, ``mc_passes``, ``*_tokens``."""
-    config = _legacy.rename(result["config"], {"mc_passes": "mc_samples", "train_tokens": "train_size"})
-    config["hidden"] = [config["hidden"]] * config.pop("layers")
-    config["lr_decay_start"] = config.pop("decay_start") / config["epochs"]  # 5 of 8 epochs
-    assert config["lr_decay_start"] == 0.625, f"the decay started after another share: {config['lr_decay_start']}"
-    config["val_size"] = config["test_size"] = config.pop("eval_tokens")
-    result["config"] = {k: config[k] for k in Config.model_fields}
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {"valid_perplexity": "monitor_perplexity"})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

@@ -30,7 +30,6 @@ from ..methods.batchwise import kept_count
 from ..models import MLP
 from ..timing import interleaved_step_seconds
 from ..train import classification_monitor, exponential_decay, fit, minibatches, sgd_schedule
-from . import _legacy
 
 PAPER = "graham2015"
 TITLE = "Graham et al. 2015: batchwise dropout"
@@ -153,18 +152,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     )
     return {"metrics": {"test_error": curves["monitor_error"][-1], "test_errors": curves["monitor_errors"][-1],
                         "seconds_per_epoch": float(np.mean(curves["seconds"]))}, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``*_subset``, flat ``timing_*`` keys and monitor curves named ``test_*``."""
-    config = _legacy.rename(result["config"], {"train_subset": "train_size", "test_subset": "test_size"})
-    config["timing"] = {"widths": config.pop("timing_sizes"), "steps": config.pop("timing_steps"),
-                        "warmup": config.pop("timing_warmup"), "p_input": config.pop("timing_p_input")}
-    result["config"] = {k: config[k] for k in Config.model_fields}
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

@@ -21,7 +21,7 @@ from .. import claims as rule
 from .. import data, plotting
 from .._validate import DropProbability, PositiveInt, Spec
 from ..methods import DepthDropoutResNet
-from . import _cifar, _legacy
+from . import _cifar
 
 PAPER = "guo2016"
 TITLE = "Guo & Gould 2016: depth dropout"
@@ -126,16 +126,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
                "train_seconds_per_epoch": float(np.median(seconds)), "train_seconds_total": float(np.sum(seconds)),
                "main_path_fraction": main_images[0] / max(1, images[0])}
     return {"metrics": metrics, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``ratios``, ``lr_fractions``, no ``val_size`` (0 was used) and fit's curves named ``test_*``."""
-    config = {"val_size": 0, **_legacy.rename(result["config"], {"ratios": "sweep_p", "lr_fractions": "lr_milestones"})}
-    result["config"] = {k: config[k] for k in Config.model_fields}
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

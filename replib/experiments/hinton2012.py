@@ -25,7 +25,6 @@ from .. import data
 from .._validate import DropProbability, Fraction, PositiveFloat, PositiveInt, Probability, Spec, SubSpec, Widths
 from ..models import MLP
 from ..train import classification_monitor, exponential_decay, fit, linear_ramp, max_norm, minibatches, sgd_schedule
-from . import _legacy
 
 PAPER = "hinton2012"
 TITLE = "Hinton et al. 2012: dropout on MNIST"
@@ -143,19 +142,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
         "seconds_per_epoch": float(np.mean(curves["seconds"])),
     }
     return {"metrics": metrics, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``train_subset``/``test_subset``, the ramp in epochs and monitor curves named ``test_*``."""
-    config = _legacy.rename(result["config"], {"train_subset": "train_size", "test_subset": "test_size"})
-    ramp_epochs = config.pop("momentum_ramp_epochs")
-    config["momentum_ramp"] = PAPER_RAMP_EPOCHS / PAPER_EPOCHS
-    assert round(config["momentum_ramp"] * config["epochs"]) == ramp_epochs, "the ramp ran over another share"
-    result["config"] = {k: config[k] for k in Config.model_fields}
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

@@ -34,7 +34,7 @@ from .. import keypoints as kp
 from .._validate import DropProbability, NonNegativeInt, PositiveFloat, PositiveInt, Spec, Widths
 from ..models import DROPOUT_KINDS, ConvNet, HeatmapNet
 from ..train import adam_schedule, fit, minibatches
-from . import _cifar, _legacy
+from . import _cifar
 
 PAPER = "tompson2015"
 TITLE = "Tompson et al. 2015: SpatialDropout"
@@ -265,31 +265,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
         raise ValueError(f"arm must be one of {list(UNITS)}, got {arm!r}")
     task, _, kind = arm.partition("/")
     return (_run_keypoints if task == "keypoints" else _run_cifar)(config, kind, seed, progress)
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``*_images`` sizes, ``cifar_*`` keys, an int ``hidden`` and curves named ``test_*``/``val_*``.
-
-    The CIFAR check's settings the code then fixed (momentum 0.9, no Nesterov, no crop or flip, the
-    validation error after every epoch) become entries of its sub-config, with those values.
-    """
-    old = dict(result["config"])
-    cifar = {key.removeprefix("cifar_"): old.pop(key) for key in [k for k in old if k.startswith("cifar_")]}
-    cifar = _legacy.rename(cifar, {"train": "train_size", "val": "val_size", "test": "test_size",
-                                   "lr_fractions": "lr_milestones"})
-    config = _legacy.rename(old, {"train_images": "train_size", "test_images": "test_size",
-                                  "curve_images": "monitor_size", "corr_images": "correlation_size"})
-    assert isinstance(config["hidden"], int), "hidden was one width"
-    config.update(hidden=[config["hidden"]], cifar={**cifar, "momentum": 0.9, "nesterov": False, "crop_flip": False,
-                                                    "eval_every": 1})
-    assert set(config) == set(Config.model_fields), f"unexpected keys {set(config) ^ set(Config.model_fields)}"
-    result["config"] = config
-    for r in result["runs"]:
-        renames = {"test_loss": "monitor_loss"} if r["arm"].startswith("keypoints/") else \
-            {"val_error": "monitor_error", "val_loss": "monitor_loss"}
-        r["curves"] = _legacy.rename(r["curves"], renames)
-    return result
 
 
 # --------------------------------------------------------------------------- analysis

@@ -32,7 +32,6 @@ from .. import data, seeding
 from .._validate import DropProbability, Fractions, PositiveFloat, PositiveInt, Probability, Spec, Widths
 from ..models import MLP, DropConnectMLP
 from ..train import classification_monitor, evaluate, fit, minibatches, sgd_schedule, step_decay
-from . import _legacy
 
 PAPER = "wan2013"
 TITLE = "Wan et al. 2013: DropConnect"
@@ -179,18 +178,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
         metrics["test_error_gaussian"] = 100.0 * errors / len(test[1])
         metrics["test_loss_gaussian"] = loss
     return {"metrics": metrics, "curves": curves}
-
-
-@_legacy.upgrades(PAPER)
-def _upgrade(result: dict) -> dict:
-    """Results written with ``sizes``, ``sweep_hidden``, ``gaussian_samples``, ``*_subset`` and ``test_*`` curves."""
-    config = _legacy.rename(result["config"], {
-        "sizes": "widths", "sweep_hidden": "sweep_width", "gaussian_samples": "mc_samples",
-        "train_subset": "train_size", "test_subset": "test_size"})
-    result["config"] = {k: config[k] for k in Config.model_fields}
-    for r in result["runs"]:
-        r["curves"] = _legacy.rename(r["curves"], {f"test_{k}": f"monitor_{k}" for k in ("errors", "error", "loss")})
-    return result
 
 
 # --------------------------------------------------------------------------- analysis
