@@ -26,7 +26,7 @@ from _common import write
 from replib.timing import interleaved_median
 from replib import results as store
 from replib.experiments.guo2016 import predicted_saving
-from replib.methods import DepthDropoutResNet
+from replib.models import DepthDropoutResNet
 
 
 def mask_multiply(model: DepthDropoutResNet) -> DepthDropoutResNet:

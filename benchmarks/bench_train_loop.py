@@ -52,6 +52,21 @@ def bare_loop(model, train, test, epochs, batch_size, lr, momentum, max_norm):
             int((model(test[0]).argmax(1) != test[1]).sum())
 
 
+def compare(name: str, bare, ours, amount: int, unit: str, args, started, *, what: str) -> None:
+    """Time one epoch of ``bare`` and ``ours`` interleaved; print and write the throughputs and their ratio."""
+    tic = time.perf_counter()
+    median = interleaved_median({"bare loop": bare, "replib.train.fit": ours}, args.repeats)
+    per_second = {key: amount / t for key, t in median.items()}
+    ratio = per_second["replib.train.fit"] / per_second["bare loop"]
+    for key, rate in per_second.items():
+        print(f"{name} {key:>18}: {rate:9.0f} training {unit}/s")
+    print(f"{name}: fit throughput / bare loop throughput: {ratio:.3f}")
+    write(name, config=vars(args), seed=args.seed, started=started, body={
+        "what": what, f"{unit}_per_second": {k: round(v, 1) for k, v in per_second.items()},
+        "throughput_ratio_fit_over_bare": round(ratio, 4), "wall_seconds": time.perf_counter() - tic,
+    })
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -79,20 +94,9 @@ def main() -> None:
     def bare():
         bare_loop(copy.deepcopy(template), train, test, **settings)
 
-    tic = time.perf_counter()
-    median = interleaved_median({"bare loop": bare, "replib.train.fit": ours}, args.repeats)
-    per_second = {name: args.examples / t for name, t in median.items()}
-    ratio = per_second["replib.train.fit"] / per_second["bare loop"]
-    for name, rate in per_second.items():
-        print(f"{name:>18}: {rate:9.0f} training examples/s (epoch incl. evaluation)")
-    print(f"fit throughput / bare loop throughput: {ratio:.3f}")
-    write("train_loop", config=vars(args), seed=args.seed, started=started, body={
-        "what": f"one epoch of {args.examples} examples + evaluation on 10,000, 784-800-800-10 ReLU MLP, dropout 0.5, "
-                f"max-norm, batch 100; median of {args.repeats} interleaved repeats",
-        "examples_per_second": {k: round(v, 1) for k, v in per_second.items()},
-        "throughput_ratio_fit_over_bare": round(ratio, 4),
-        "wall_seconds": time.perf_counter() - tic,
-    })
+    compare("train_loop", bare, ours, args.examples, "examples", args, started,
+            what=f"one epoch of {args.examples} examples + evaluation on 10,000, 784-800-800-10 ReLU MLP, dropout 0.5, "
+                 f"max-norm, batch 100; median of {args.repeats} interleaved repeats")
     sequence_benchmark(args)
 
 
@@ -129,21 +133,10 @@ def sequence_benchmark(args) -> None:
     def bare():
         bare_sequence_loop(copy.deepcopy(template), stream, bptt, lr, clip)
 
-    tic = time.perf_counter()
-    median = interleaved_median({"bare loop": bare, "replib.train.fit": ours}, args.repeats)
-    per_second = {name: tokens / t for name, t in median.items()}
-    ratio = per_second["replib.train.fit"] / per_second["bare loop"]
-    for name, rate in per_second.items():
-        print(f"{name:>18}: {rate:9.0f} training tokens/s")
-    print(f"fit throughput / bare loop throughput (sequence model): {ratio:.3f}")
-    write("train_loop_sequence", config=vars(args), seed=args.seed, started=started, body={
-        "what": f"one epoch of {tokens} random tokens in 20 streams, 2x200 variational LSTM (p 0.3, embedding 0.1), "
-                f"vocabulary 10,000, truncated BPTT over 35 steps, clipping at 5; median of {args.repeats} interleaved "
-                "repeats",
-        "tokens_per_second": {k: round(v, 1) for k, v in per_second.items()},
-        "throughput_ratio_fit_over_bare": round(ratio, 4),
-        "wall_seconds": time.perf_counter() - tic,
-    })
+    compare("train_loop_sequence", bare, ours, tokens, "tokens", args, started,
+            what=f"one epoch of {tokens} random tokens in 20 streams, 2x200 variational LSTM (p 0.3, embedding 0.1), "
+                 f"vocabulary 10,000, truncated BPTT over 35 steps, clipping at 5; median of {args.repeats} interleaved "
+                 "repeats")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_choice, check_positive_int, check_probability
-from .methods import DropConnectLinear, Dropout, SpatialDropout, StandoutLinear
+from .methods import DepthDropoutBlock, DropConnectLinear, Dropout, SpatialDropout, StandoutLinear
 from .methods.dropconnect import INFERENCE
 
 # Model-level activations: name -> nn.Module class placed between layers. (Activations a
@@ -250,17 +250,19 @@ class ResNet(nn.Module):
     convolution (He et al.'s option C, projections everywhere), not the paper's
     parameter-free option A for CIFAR.
 
-    This is, parameter for parameter and operation for operation,
-    ``replib.methods.DepthDropoutResNet(depth, 0.0)``: the same parameter names, shapes and
-    order, the same initialisation from the same seed, and the same outputs in train and
-    eval mode (``tests/test_models.py`` checks it), so results trained with that
-    construction stay valid. It is a separate class so that a change to the depth-dropout
-    method cannot silently change the models of other chapters.
+    ``block(in_channels, out_channels, stride)`` builds each residual block: the plain
+    :class:`ResidualBlock` by default; :class:`DepthDropoutResNet` passes the depth-dropout
+    block. With plain blocks it is, parameter for parameter and operation for operation,
+    ``DepthDropoutResNet(depth, 0.0)``: the same parameter names, shapes and order, the same
+    initialisation from the same seed, and the same outputs in train and eval mode
+    (``tests/test_models.py`` checks it). The plain blocks are its own, so that a change to
+    the depth-dropout method cannot silently change the models of other chapters.
 
     Shapes: input ``(N, 3, H, W)``, logits ``(N, num_classes)``.
     """
 
-    def __init__(self, depth: int = 20, num_classes: int = 10) -> None:
+    def __init__(self, depth: int = 20, num_classes: int = 10,
+                 block: Callable[[int, int, int], nn.Module] = ResidualBlock) -> None:
         super().__init__()
         depth = check_positive_int(depth, "depth")
         if (depth - 2) % 6 != 0 or depth < 8:
@@ -272,7 +274,7 @@ class ResNet(nn.Module):
         for stage, width in enumerate((16, 32, 64)):
             for i in range(k):
                 stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(ResidualBlock(channels, width, stride))
+                blocks.append(block(channels, width, stride))
                 channels = width
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(channels, num_classes)
@@ -280,3 +282,20 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.blocks(self.stem(x))
         return self.head(h.mean((2, 3)))
+
+
+class DepthDropoutResNet(ResNet):
+    """The CIFAR :class:`ResNet` built from :class:`replib.methods.DepthDropoutBlock`: Guo & Gould (2016).
+
+    Every block skips its main path with probability ``p`` per image; ``p = 0`` is the same
+    architecture without depth dropout (1x1 shortcuts included), the fair baseline.
+    Shapes: input ``(N, 3, H, W)``, logits ``(N, num_classes)``.
+    """
+
+    def __init__(self, depth: int = 20, p: float = 0.5, num_classes: int = 10) -> None:
+        p = check_probability(p)
+        super().__init__(depth, num_classes, block=lambda c_in, c_out, stride: DepthDropoutBlock(c_in, c_out, stride, p))
+        self.p = p
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

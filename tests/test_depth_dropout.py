@@ -9,7 +9,8 @@ import re
 import pytest
 import torch
 
-from replib.methods import DepthDropoutBlock, DepthDropoutResNet, depth_dropout_residual
+from replib.methods import DepthDropoutBlock, depth_dropout_residual
+from replib.models import DepthDropoutResNet
 
 Z = 5.0  # |deviation| < 5 standard errors: a false failure has probability < 1e-6 per check
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-import json
 
 import pytest
 
 from replib import experiments
 from replib.experiments import devries2017 as exp
-from replib.results import REPO_ROOT
 
 CONFIG = {"lengths": [0, 8, 16, 24], "sweep_seeds": 3}
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,14 +109,6 @@ def test_standard_dropout_having_no_spread_is_a_check_not_counted():
 
 
 # --------------------------------------------------------------------------- the chapter
-
-
-def test_every_number_the_chapter_glues_is_a_fact_of_the_result():
-    result = store.read_json(COMMITTED)
-    facts = {**exp.facts(result), **{f"outcome_{c['id']}": "" for c in exp.claims(result["config"], result["runs"])}}
-    nb = nbformat.read(store.REPO_ROOT / "notebooks" / f"{exp.PAPER}.ipynb", as_version=4)
-    glued = {name for c in nb.cells if c.cell_type == "markdown" for name in re.findall(r"\{glue:md\}`([^`]+)`", c.source)}
-    assert glued - {"verdict", "run_shown"} <= set(facts)
 
 
 def test_rotated_digit_starts_upright_and_turns_to_max_angle(needs_mnist):

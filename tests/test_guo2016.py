@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import copy
-import json
 
 import pytest
 
 from replib import experiments
 from replib.experiments import guo2016 as exp
-from replib.results import REPO_ROOT
 
 CONFIG = {"depth": 20}
 SAVED = exp.predicted_saving(20, 0.5) / 100  # the predicted share of time saved at p = 0.5

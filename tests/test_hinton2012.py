@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from replib import experiments
-from replib import results as store
 from replib._validate import ConfigError
 from replib.experiments import hinton2012 as exp
 

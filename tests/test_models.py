@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from replib.methods import DepthDropoutBlock, DepthDropoutResNet
-from replib.models import MLP, ResNet
+from replib.methods import DepthDropoutBlock
+from replib.models import MLP, DepthDropoutResNet, ResNet
 
 
 def both(depth: int, seed: int = 0) -> tuple[ResNet, DepthDropoutResNet]:

@@ -7,17 +7,29 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from conftest import require
+from replib import experiments
 from replib.results import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
 NOTEBOOKS_BY_NAME = {p.stem: p for p in NOTEBOOKS}
+_MNIST, _CIFAR = "mnist/t10k-labels-idx1-ubyte.gz", "cifar10/cifar10_test_jpeg.npz"
+DATA_NEEDED = {  # what each chapter reads: its smoke run is skipped (offline) only for these
+    "hinton2012": [_MNIST], "wan2013": [_MNIST], "ba2013": [_MNIST], "graham2015": [_MNIST],
+    "gal2016_mc": [_MNIST, "co2/co2_gal2016.npz", "co2/co2-concentration_vega-datasets-3.2.1.csv"],
+    "gal2016_rnn": ["ptb/ptb.test.txt.gz"], "tompson2015": [_MNIST, _CIFAR], "devries2017": [_CIFAR],
+    "guo2016": [_CIFAR],
+}
 SOURCES = NOTEBOOKS + sorted((REPO_ROOT / "book").glob("*.ipynb"))
 PAPERMILL = [sys.executable, "-m", "papermill"]
+
+
+def test_every_chapter_says_what_data_its_smoke_run_needs():
+    assert set(DATA_NEEDED) == set(NOTEBOOKS_BY_NAME)
 
 
 def ids(paths):
@@ -70,6 +82,16 @@ def test_what_the_run_shows_quotes_numbers_only_from_the_result(path):
     assert not typed, f"hand-typed numbers in 'What this run shows': {typed}"
 
 
+@pytest.mark.parametrize("paper", experiments.PAPERS)
+def test_every_number_the_chapter_glues_is_a_fact_of_its_result(paper):
+    module = experiments.get(paper)
+    result = json.loads((REPO_ROOT / "results" / paper / "cpu.json").read_text())
+    facts = {**module.facts(result), **{f"outcome_{c['id']}": "" for c in result["claims"]}, "verdict": "", "run_shown": ""}
+    nb = nbformat.read(NOTEBOOKS_BY_NAME[paper], as_version=4)
+    glued = {name for c in nb.cells if c.cell_type == "markdown" for name in re.findall(r"\{glue:md\}`([^`]+)`", c.source)}
+    assert glued <= set(facts), f"glued but not computed from the result: {sorted(glued - set(facts))}"
+
+
 @pytest.mark.slow
 def test_a_chapter_fails_naming_the_file_when_its_result_was_edited(tmp_path):
     results = tmp_path / "results" / "hinton2012"
@@ -86,7 +108,9 @@ def test_a_chapter_fails_naming_the_file_when_its_result_was_edited(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
-def test_notebook_runs_at_smoke_profile(path, tmp_path, needs_mnist):
+def test_notebook_runs_at_smoke_profile(path, tmp_path):
+    for relpath in DATA_NEEDED[path.stem]:
+        require(relpath)
     out = tmp_path / path.name
     subprocess.run(
         [*PAPERMILL, str(path), str(out), "-p", "profile", "smoke", "-p", "rerun", "true",

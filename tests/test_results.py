@@ -179,14 +179,16 @@ def test_a_result_that_is_not_json_is_named():
 
 
 
+class Inner(SubSpec):
+    p: float = 0.5
+    epochs: int = 1
+
+
+class Outer(Spec):
+    inner: Inner = Inner()
+
+
 def test_a_nested_override_is_merged_into_the_profiles_sub_config():
-    class Inner(SubSpec):
-        p: float = 0.5
-        epochs: int = 1
-
-    class Outer(Spec):
-        inner: Inner = Inner()
-
     module = fake_experiment()
     module.Config = Outer
     module.PROFILES = {p: {"seeds": 1, "inner": {"epochs": 3}} for p in experiments.PROFILES}
@@ -195,13 +197,6 @@ def test_a_nested_override_is_merged_into_the_profiles_sub_config():
 
 
 def test_none_inside_a_nested_override_keeps_the_profiles_value():
-    class Inner(SubSpec):
-        p: float = 0.5
-        epochs: int = 1
-
-    class Outer(Spec):
-        inner: Inner = Inner()
-
     module = fake_experiment()
     module.Config = Outer
     module.PROFILES = {p: {"seeds": 1} for p in experiments.PROFILES}

@@ -9,7 +9,6 @@ import torch
 
 from replib import data, experiments
 from replib import keypoints as kp
-from replib import results as store
 from replib._validate import ConfigError
 from replib.experiments import tompson2015 as exp
 from replib.methods import Dropout, SpatialDropout

@@ -1,7 +1,7 @@
 """Guo & Gould (2016): depth dropout on a CIFAR ResNet-20, training time and test error against the skip probability.
 
 "Depth Dropout: Efficient Training of Residual Convolutional Neural Networks", DICTA 2016. Arms
-``p=<p>``: the same :class:`replib.methods.DepthDropoutResNet`, trained for the same epochs, each
+``p=<p>``: the same :class:`replib.models.DepthDropoutResNet`, trained for the same epochs, each
 block's main path skipped per image with probability ``p`` (``p=0``: the baseline, same 1x1
 shortcuts); each records the wall time of its training steps per epoch, apart from evaluation.
 Counting multiply-accumulates (:func:`mac_counts`) predicts the time: skipping a main path for a
@@ -20,7 +20,7 @@ from torch import nn
 from .. import claims as rule
 from .. import data, plotting
 from .._validate import DropProbability, PositiveInt, Spec
-from ..methods import DepthDropoutResNet
+from ..models import DepthDropoutResNet
 from . import _cifar
 
 PAPER = "guo2016"

@@ -11,7 +11,7 @@ but ``replib._validate``.
 from ._stochastic import StochasticLayer
 from .batchwise import BatchwiseDropoutMLP, SubmatrixSGD
 from .cutout import Cutout, cutout
-from .depth_dropout import DepthDropoutBlock, DepthDropoutResNet, depth_dropout_residual
+from .depth_dropout import DepthDropoutBlock, depth_dropout_residual
 from .dropconnect import DropConnectLinear, dropconnect_linear, per_example_masks
 from .dropout import Dropout, dropout
 from .mc_dropout import MCPrediction, mc_predict
@@ -20,7 +20,7 @@ from .spatial_dropout import SpatialDropout, spatial_dropout
 from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
-    "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DepthDropoutResNet", "DropConnectLinear", "Dropout",
+    "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DropConnectLinear", "Dropout",
     "MCPrediction", "SpatialDropout", "StandoutLinear", "StochasticLayer", "SubmatrixSGD", "VariationalLSTM",
     "cutout", "depth_dropout_residual", "dropconnect_linear", "dropout", "mc_predict", "per_example_masks",
     "spatial_dropout", "standout_keep_probability", "standout_linear",

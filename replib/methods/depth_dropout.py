@@ -97,37 +97,3 @@ class DepthDropoutBlock(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
-
-
-class DepthDropoutResNet(nn.Module):
-    """A CIFAR ResNet (He et al. 2016, section 4.2) of ``depth`` = 6k + 2 layers built from depth-dropout blocks.
-
-    Three stages of k blocks with 16, 32 and 64 channels (the second and third start with
-    stride 2), global average pooling and a linear classifier. Every block skips its main
-    path with probability ``p`` per image; ``p = 0`` is the same architecture without
-    depth dropout (1x1 shortcuts included), the fair baseline.
-
-    Shapes: input ``(N, 3, H, W)``, logits ``(N, num_classes)``.
-    """
-
-    def __init__(self, depth: int = 20, p: float = 0.5, num_classes: int = 10) -> None:
-        super().__init__()
-        depth = check_positive_int(depth, "depth")
-        if (depth - 2) % 6 != 0 or depth < 8:
-            raise ValueError(f"depth must be 6k + 2 with k >= 1 (8, 14, 20, 32, 44, 56, 110, ...), got {depth!r}")
-        self.p = check_probability(p)
-        num_classes = check_positive_int(num_classes, "num_classes")
-        k = (depth - 2) // 6
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
-        blocks, channels = [], 16
-        for stage, width in enumerate((16, 32, 64)):
-            for i in range(k):
-                stride = 2 if stage > 0 and i == 0 else 1
-                blocks.append(DepthDropoutBlock(channels, width, stride, p))
-                channels = width
-        self.blocks = nn.Sequential(*blocks)
-        self.head = nn.Linear(channels, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.blocks(self.stem(x))
-        return self.head(h.mean((2, 3)))
