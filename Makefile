@@ -21,9 +21,10 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 # Executes every chapter at its defaults, which read the committed cpu results.
 # REPLIB_NO_TRAIN turns a missing or stale result into an error instead of a training run;
-# -W -n --keep-going: any Sphinx warning (a failed cell is one) fails the build.
+# --all: every page is rebuilt from the current code, never reused from an earlier build;
+# -W -n --keep-going: any Sphinx warning (a failed cell, output on stderr) fails the build.
 book: $(INSTALLED)
-	REPLIB_NO_TRAIN=1 $(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	REPLIB_NO_TRAIN=1 $(BIN)/jupyter-book build . --all --warningiserror --nitpick --keep-going
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest

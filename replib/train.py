@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_positive_int, check_probability
+from .progress import bar as progress_bar
 
 Batch = tuple[torch.Tensor, ...]
 # A schedule maps (0-based epoch, epochs in the run) to a value; its points are fractions of the run.
@@ -221,9 +222,7 @@ def fit(
     def record(key: str, value) -> None:
         curves.setdefault(key, [None] * (len(curves["epoch"]) - 1)).append(value)
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(range(epochs), desc=desc or "epochs", unit="epoch", disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), desc=desc or "epochs", unit="epoch", disable=not progress, leave=False)
     model.train()
     for epoch in bar:
         start = time.perf_counter()
@@ -293,11 +292,9 @@ def fit_regression(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     curves: dict[str, list] = {"iteration": [], "train_mse": []}
 
-    from tqdm.auto import tqdm
-
     model.train()
     running = torch.zeros((), device=y.device)
-    for it in tqdm(range(1, iterations + 1), desc=desc or "iterations", disable=not progress, leave=False,
+    for it in progress_bar(range(1, iterations + 1), desc=desc or "iterations", disable=not progress, leave=False,
                    mininterval=1.0):
         loss = F.mse_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)

@@ -27,6 +27,8 @@ def test_book_builds_with_warnings_as_errors(tmp_path):
     chapter = (html / "notebooks" / "hinton2012.html").read_text()
     assert "Deviations from the paper" in chapter and "reproduced" in chapter
     assert "injected-parameters" not in chapter
+    for page in (html / "notebooks").glob("*.html"):
+        assert 'class="output stderr' not in page.read_text(), f"{page.name} shows output written to stderr"
     assert (html / "book" / "benchmarks.html").is_file()
 
 

@@ -22,6 +22,7 @@ import torch
 
 from .. import results as store
 from .. import seeding
+from ..progress import bar as progress_bar
 from .._validate import Spec, validate_config
 from ..claims import verdict  # noqa: F401  (re-exported: the verdict of a result's claims)
 
@@ -194,8 +195,6 @@ def run(
         torch.set_num_threads(threads)
     started, code = store.now(), store.git_state()  # the code that runs is the code at the start
 
-    from tqdm.auto import tqdm
-
     def pending() -> list[Unit]:
         return [unit for unit in units_of(module, config, seed_ids, done) if unit not in done]
 
@@ -215,7 +214,7 @@ def run(
         })
 
     while todo := pending():  # more than one round only when later units depend on earlier runs
-        for arm, seed in tqdm(todo, desc=f"{paper}/{profile} runs", unit="run", disable=not progress):
+        for arm, seed in progress_bar(todo, desc=f"{paper}/{profile} runs", unit="run", disable=not progress):
             train(arm, seed)
 
     runs = [done[unit] for unit in units_of(module, config, seed_ids, done)]

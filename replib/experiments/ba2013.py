@@ -166,7 +166,8 @@ def figure(result: dict):
     ax2.axhline(1 - p, color=colors[0], linestyle="--", label=f"dropout (p = {p:g})")
     for i, arm in enumerate(list(err)[1:], 1):  # dropout is the first arm
         curve = np.array([r["metrics"]["keep_by_preactivation"] for r in result["runs"] if r["arm"] == arm], dtype=float)
-        ax2.plot(centres, np.nanmean(curve, 0), "o-", color=colors[i], markersize=3, label=arm)
+        seen = ~np.isnan(curve).all(0)  # bins no unit of any seed fell into stay empty
+        ax2.plot(centres[seen], np.nanmean(curve[:, seen], 0), "o-", color=colors[i], markersize=3, label=arm)
     hist = np.sum([r["metrics"]["preactivation_histogram"] for r in result["runs"] if r["arm"] != "dropout"], 0)
     twin = ax2.twinx()
     twin.bar(centres, hist / hist.sum(), width=np.diff(KEEP_BINS), color="grey", alpha=0.15)

@@ -20,9 +20,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from pydantic import Field, model_validator
-from tqdm.auto import tqdm
 
 from .. import claims as rule
+from ..progress import bar as progress_bar
 from .. import data
 from .._validate import DropProbability, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Spec, SubSpec, Widths
 from ..methods import BatchwiseDropoutMLP, SubmatrixSGD
@@ -136,7 +136,7 @@ def time_steps(config: dict, n: int) -> dict[str, list[float]]:
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     if arm == "timing":
         rows = []
-        for n in tqdm(config["timing"]["widths"], desc="timing widths", disable=not progress, leave=False):
+        for n in progress_bar(config["timing"]["widths"], desc="timing widths", disable=not progress, leave=False):
             steps = time_steps(config, n)
             median = {m: statistics.median(t) for m, t in steps.items()}
             rows.append({"n": n, "seconds_per_step": median, "step_seconds": steps,
