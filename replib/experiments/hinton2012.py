@@ -215,6 +215,8 @@ def facts(result: dict) -> dict[str, str]:
     cfg = result["config"]
     out = {f"final_{arm.replace('+', '_')}": rule.mean_sd(v.values(), 1, " errors") for arm, v in final.items()}
     out.update({f"gain_{arm.replace('+', '_')}": rule.mean_sd(v.values(), 1, " errors") for arm, v in gains.items()})
+    out["none_minus_hidden"] = rule.per_seed({s: final["none"][s] - final["hidden"][s] for s in final["none"]}, 0)
+    out["hidden_minus_input"] = rule.per_seed({s: final["hidden"][s] - final["input+hidden"][s] for s in final["hidden"]}, 0)
     out["plateau_epochs"] = ", ".join(str(stops[s]) for s in sorted(stops))
     out["epochs"] = str(cfg["epochs"])
     out["paper_epochs_ratio"] = f"{PAPER_EPOCHS / cfg['epochs']:.0f}"
