@@ -1,47 +1,108 @@
-"""Command line: ``python -m replib reproduce hinton2012 --profile cpu`` (train) or ``reanalyse`` (recompute claims)."""
+"""Command line: ``python -m replib reproduce hinton2012 --profile cpu`` (train) or ``reanalyse`` (recompute claims).
+
+A mistake (a bad option, a config the spec refuses, an unreadable or stale result file,
+missing data, a result another run is making) prints ``error: <what and how to mend
+it>`` and exits with status 2; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from . import experiments
+from ._validate import ConfigError
+from .data import DataIntegrityError, DataNotFoundError
+from .results import ResultFileError, ResultLockedError
+
+# The project's own errors: each message names what is wrong and how to mend it.
+KNOWN_ERRORS = (ConfigError, ResultFileError, ResultLockedError, experiments.ResultUnavailableError,
+                experiments.StaleResultError, DataNotFoundError, DataIntegrityError)
+USAGE_ERROR = 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m replib", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("reproduce", help="run an experiment and (re)write results/<paper>/<profile>.json")
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (argparse names the option in its message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return value
+
+
+def device(text: str) -> str:
+    """argparse type: ``cpu``, ``cuda`` or ``cuda:N`` (whether CUDA is there is checked with the config)."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"must be 'cpu', 'cuda' or 'cuda:<index>' (e.g. cuda:0), got {text!r}")
+    return text
+
+
+def parser() -> argparse.ArgumentParser:
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="on an error, show the traceback instead of one line")
+    main = argparse.ArgumentParser(prog="python -m replib", description=__doc__, parents=[debug])
+    sub = main.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("reproduce", parents=[debug],
+                         help="run an experiment and write results/<paper>/<profile>.json "
+                              "(<profile>-<key>.json when --seeds or --device change the profile's)")
     rep.add_argument("paper", choices=experiments.PAPERS + experiments.DRAFTS)
     rep.add_argument("--profile", choices=experiments.PROFILES, default="cpu")
-    rep.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the profile's)")
-    rep.add_argument("--device", default=None, help="cpu or cuda (default: the profile's)")
-    rep.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    rep.add_argument("--rerun", action="store_true", help="ignore cached and partial results and run everything")
-    ana = sub.add_parser("reanalyse", help="recompute a stored result's claims from its runs (no training)")
+    rep.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default: the profile's)")
+    rep.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: the profile's)")
+    rep.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    rep.add_argument("--rerun", action="store_true",
+                     help="ignore cached and partial results and run everything; an unreadable result file is moved aside")
+    ana = sub.add_parser("reanalyse", parents=[debug],
+                         help="recompute a stored result's claims from its runs (no training)")
     ana.add_argument("paper", nargs="?", choices=experiments.PAPERS + experiments.DRAFTS)
     ana.add_argument("--all", action="store_true", help="every published chapter")
     ana.add_argument("--profile", choices=experiments.PROFILES, default="cpu")
-    args = parser.parse_args(argv)
+    return main
 
-    if args.command == "reanalyse":
-        if args.all == (args.paper is not None):
-            parser.error("reanalyse takes a paper or --all, not both")
-        for paper in experiments.PAPERS if args.all else [args.paper]:
-            before = experiments.store.read_json(experiments.store.result_path(paper, args.profile)) or {}
-            was = {c["id"]: c.get("outcome", "holds" if c.get("holds") else "fails") for c in before.get("claims", [])}
-            result = experiments.reanalyse(paper, args.profile)
-            print(f"recomputed the claims of {experiments.store.result_path(paper, args.profile)}; "
-                  f"verdict: {experiments.verdict(result['claims'])}")
-            _print_claims(result, was)
-        return 0
-    result = experiments.run(
-        args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads, device=args.device,
-    )
-    path = experiments.store.result_path(args.paper, args.profile)
-    print(f"wrote {path} ({result['provenance']['wall_seconds']:.0f} s of training); "
-          f"verdict: {experiments.verdict(result['claims'])}")
+
+def main(argv: list[str] | None = None) -> int:
+    cli = parser()
+    args = cli.parse_args(argv)
+    if args.command == "reanalyse" and args.all == (args.paper is not None):
+        cli.error("reanalyse takes a paper or --all, not both")
+    try:
+        return reanalyse(args) if args.command == "reanalyse" else reproduce(args)
+    except (*KNOWN_ERRORS, ValueError) as error:
+        if getattr(args, "debug", False):
+            raise
+        hint = "" if isinstance(error, KNOWN_ERRORS) else " (`python -m replib --debug ...` shows where)"
+        print(f"error: {error}{hint}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    result = experiments.run(args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads,
+                             device=args.device)
+    if result.written:
+        print(f"wrote {result.path} ({len(result.trained)} of {len(result['runs'])} runs trained now; "
+              f"{result['provenance']['wall_seconds']:.0f} s of training in all)")
+    else:
+        print(f"read {result.path} (stored result, no training)")
+    if result.path.name != f"{args.profile}.json":
+        print(f"  the config or seeds differ from the {args.profile!r} profile's, so the result is stored apart "
+              f"from {args.profile}.json (which the book shows)")
+    print(f"verdict: {experiments.verdict(result['claims'])}")
     _print_claims(result)
+    return 0
+
+
+def reanalyse(args: argparse.Namespace) -> int:
+    for paper in experiments.PAPERS if args.all else [args.paper]:
+        path = experiments.store.result_path(paper, args.profile)
+        before = experiments.store.read_result(path) or {}
+        was = {c["id"]: c.get("outcome", "holds" if c.get("holds") else "fails") for c in before.get("claims", [])}
+        result = experiments.reanalyse(paper, args.profile)
+        print(f"recomputed the claims of {result.path}; verdict: {experiments.verdict(result['claims'])}")
+        _print_claims(result, was)
     return 0
 
 

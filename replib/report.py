@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import claims as rule
 from .plotting import save_figure, use_house_style
+from .results import REPO_ROOT
 
 
 def run_shown(result: dict) -> str:
@@ -26,12 +27,33 @@ def run_shown(result: dict) -> str:
     minutes = prov["wall_seconds"] / 60
     dirty = " with uncommitted changes" if prov.get("dirty") else ""
     seeds = result["seeds"]
+    path = getattr(result, "path", None)
+    apart = (f" with overrides (stored apart, as `{path.name}`)"
+             if path is not None and path.name != f"{result['profile']}.json" else "")
     return (
-        f"`{result['profile']}` profile, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
+        f"`{result['profile']}` profile{apart}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
         f"({', '.join(map(str, seeds))}), "
         f"{minutes:.1f} min of training on {device}, torch {prov['versions']['torch']}, "
         f"commit `{prov['commit'][:10]}`{dirty}, started {prov['started']}"
     )
+
+
+def result_file(result: dict) -> str | None:
+    """One line: the file a result was read from or written to, and whether it is the profile's own.
+
+    None for a result that does not know its file (a dict read by hand rather than
+    returned by :func:`replib.experiments.run`).
+    """
+    path = getattr(result, "path", None)
+    if path is None:
+        return None
+    shown = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    how = "written by this run" if result.written else "stored result, no training"
+    profile = result["profile"]
+    apart = ("" if path.name == f"{profile}.json" else
+             f"; its config or seeds differ from the `{profile}` profile's, so it is stored apart from "
+             f"`{profile}.json`, the file the book shows")
+    return f"`{shown}` ({how}{apart})"
 
 
 def verdict(result: dict) -> str:
@@ -89,13 +111,15 @@ def table(module: ModuleType, result: dict, name: str = "paper_vs_ours") -> pd.D
 
 
 def glue_header(result: dict) -> None:
-    """Glue ``verdict`` and ``run_shown`` for the chapter's header block, and display them."""
+    """Glue ``verdict`` and ``run_shown`` for the chapter's header block, and display them with the result file."""
     from IPython.display import Markdown, display
     from myst_nb import glue
 
     glue("verdict", Markdown(verdict_line(result)), display=False)
     glue("run_shown", Markdown(run_shown(result)), display=False)
-    display(Markdown(f"**Verdict:** {verdict_line(result)}  \n**Run shown:** {run_shown(result)}"))
+    where = result_file(result)
+    display(Markdown(f"**Verdict:** {verdict_line(result)}  \n**Run shown:** {run_shown(result)}"
+                     + (f"  \n**Result file:** {where}" if where else "")))
 
 
 def glue_facts(module: ModuleType, result: dict) -> dict[str, str]:

@@ -2,31 +2,52 @@
 
 A result file carries everything needed to judge it: ``paper``, ``profile``, the
 resolved ``config``, ``seeds``, ``provenance`` (git commit, package versions,
-hardware, wall time, start time), ``runs`` (one per arm and seed, with metrics and
-per-epoch curves), ``claims`` (computed from the runs) and ``paper_values`` (the
-paper's numbers with where each was read).
+hardware, wall time, start time and the times it was resumed), ``runs`` (one per arm
+and seed, with metrics and per-epoch curves), ``claims`` (computed from the runs) and
+``paper_values`` (the paper's numbers with where each was read).
 
-While an experiment runs, every finished (arm, seed) is appended to
-``<profile>.partial.json``; an interrupted run resumes from it.
+Only a profile's own configuration and seeds are stored as ``<profile>.json`` (the
+file the book shows). A run with anything changed is stored apart, as
+``<profile>-<key>.json``, ``key`` being the first 8 hex digits of the SHA-256 of its
+config and seeds (:func:`config_key`), so it can never replace the profile's result.
+
+While an experiment runs, every finished (arm, seed) is appended to the partial file
+beside its result (``<profile>.partial.json``); an interrupted run resumes from it. The
+run holds a lock on its result path (``<name>.lock``) from start to end, so a second
+run of the same result fails after :data:`LOCK_TIMEOUT_S` seconds, naming the first,
+instead of overwriting its work. A file that cannot be read as a result raises
+:class:`ResultFileError`; a rerun moves it aside to ``<name>.corrupt-<UTC time>``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
+import re
+import socket
 import subprocess
+import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+from filelock import FileLock, Timeout
 
 RESULTS_ENV = "REPLIB_RESULTS_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("torch", "torchvision", "numba", "numpy", "scipy", "pydantic", "pandas", "matplotlib", "seaborn", "papermill", "jupyter-book")
+FILE_MODE = 0o644  # result files are read by whoever builds the book, not only by the user who ran them
+LOCK_TIMEOUT_S = 10.0  # how long a run waits for another run of the same result before it gives up
+PARTIAL_KEYS = ("paper", "profile", "config", "seeds", "provenance", "runs")  # in every result and partial file
+RESULT_KEYS = (*PARTIAL_KEYS, "claims", "paper_values")
+RERUN_HINT = "`--rerun` (`-p rerun True` in a notebook, `rerun=True` from Python)"
+PACKAGES = ("torch", "torchvision", "numba", "numpy", "scipy", "pydantic", "pooch", "pandas", "matplotlib", "seaborn", "papermill", "jupyter-book")
 
 
 def results_dir() -> Path:
@@ -34,12 +55,51 @@ def results_dir() -> Path:
     return Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results")
 
 
-def result_path(paper: str, profile: str, root: Path | None = None) -> Path:
-    return (root or results_dir()) / paper / f"{profile}.json"
+class ResultFileError(ValueError):
+    """A result or partial file that cannot be read as one: truncated, conflicted, not JSON or missing keys."""
+
+
+class ResultLockedError(RuntimeError):
+    """Another run holds the lock on the result this run would write."""
+
+
+class StoredResult(dict):
+    """A result exactly as stored (the dict), and how this call came by it.
+
+    ``path``: its file. ``written``: whether this call wrote that file (False when it was
+    read back). ``trained``: the (arm, seed) units this call trained; the others were
+    read from a result or partial file.
+    """
+
+    def __init__(self, data: dict, path: Path, *, written: bool = False, trained: list | None = None):
+        super().__init__(data)
+        self.path = Path(path)
+        self.written = written
+        self.trained = list(trained or [])
+
+
+def config_key(config: dict, seeds: list[int]) -> str:
+    """8 hex digits of the SHA-256 of ``config`` and ``seeds`` as normalised JSON: names a non-default result file."""
+    text = json.dumps(normalise({"config": config, "seeds": seeds}), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def result_path(paper: str, profile: str, root: Path | None = None, key: str | None = None) -> Path:
+    """``<root>/<paper>/<profile>.json``, or ``<profile>-<key>.json`` for a config other than the profile's."""
+    return (root or results_dir()) / paper / (f"{profile}.json" if key is None else f"{profile}-{key}.json")
 
 
 def partial_path(path: Path) -> Path:
     return path.with_name(path.stem + ".partial.json")
+
+
+def lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _owner_path(path: Path) -> Path:
+    """Who holds the lock on ``path``: written by the holder, read by a run that waits for it."""
+    return path.with_name(path.name + ".lock-owner")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -51,6 +111,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
+            os.fchmod(f.fileno(), FILE_MODE)  # mkstemp creates 0600; the book's builder may be another user
             json.dump(data, f, indent=1, allow_nan=False)
             f.write("\n")
             f.flush()
@@ -61,14 +122,115 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+_CONFLICT = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
+
+
 def read_json(path: Path) -> dict | None:
-    """The JSON in ``path``; None if there is no such file; a ``ValueError`` naming the file if it is not JSON."""
+    """The JSON in ``path``; None if there is no such file.
+
+    A file that is not JSON raises :class:`ResultFileError` naming it, saying what is wrong
+    (empty, truncated, merge-conflict markers, invalid) and how to mend it.
+    """
     try:
-        return json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as error:
+        raise ResultFileError(_unreadable(path, f"is not UTF-8 text ({error})")) from None
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON ({error}); restore it from git or delete it to rerun") from None
+        if not text.strip():
+            what = "is empty"
+        elif conflict := _CONFLICT.search(text):
+            line = text.count("\n", 0, conflict.start()) + 1
+            what = (f"holds unresolved merge-conflict markers ({conflict.group(1)} at line {line}); "
+                    f"keep one side of the conflict whole, since a mix of two results is neither")
+        elif _unclosed(text):
+            what = (f"is truncated: the JSON stops before it is complete, inside an unclosed object, array or "
+                    f"string ({error.msg}: line {error.lineno}, column {error.colno})")
+        else:
+            what = f"is not valid JSON ({error.msg}: line {error.lineno}, column {error.colno})"
+        raise ResultFileError(_unreadable(path, what)) from None
+
+
+def _unclosed(text: str) -> bool:
+    """Whether ``text`` ends inside a JSON string, object or array: what a cut-off file looks like."""
+    depth, inside, escaped = 0, False, False
+    for char in text:
+        if inside:
+            escaped, inside = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            inside = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+    return inside or depth > 0
+
+
+def read_result(path: Path, keys: tuple[str, ...] = RESULT_KEYS) -> dict | None:
+    """The result in ``path`` (a partial one with ``keys=PARTIAL_KEYS``), None if there is none;
+    :class:`ResultFileError` if it is not one."""
+    data = read_json(path)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ResultFileError(_unreadable(path, f"holds a JSON {type(data).__name__}, not a result object"))
+    if missing := [k for k in keys if k not in data]:
+        raise ResultFileError(_unreadable(path, f"is not a result: it lacks {missing}"))
+    return data
+
+
+def _unreadable(path: Path, what: str) -> str:
+    return (f"{path} {what}. Restore it from version control, or rerun with {RERUN_HINT}, "
+            f"which moves it aside to {path.name}.corrupt-<UTC time> and trains again")
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.corrupt-<UTC time>`` beside it (kept, never deleted) and return the new path."""
+    stamp = now().strftime("%Y%m%dT%H%M%SZ")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    os.replace(path, aside)
+    return aside
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock on result ``path`` (``<name>.lock``) while the body runs.
+
+    Waits up to :data:`LOCK_TIMEOUT_S` seconds for another holder, then raises
+    :class:`ResultLockedError` naming the lock and the run that holds it. The operating
+    system releases the lock when its holder's process ends, however it ends.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock, owner = FileLock(lock_path(path), timeout=LOCK_TIMEOUT_S), _owner_path(path)
+    tic = time.monotonic()
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            other = json.loads(owner.read_text())
+            who = f"pid {other['pid']} on {other['host']}, started {other['since']}: {other['command']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "it recorded no details"
+        raise ResultLockedError(
+            f"{path} is being made by another run ({who}), which holds the lock {lock_path(path)}; "
+            f"gave up after {time.monotonic() - tic:.0f} s. That run keeps its finished units in "
+            f"{partial_path(path).name}; wait for it to end and run again (its result is then read, not retrained), "
+            f"or stop it first. The lock is released when that process ends."
+        ) from None
+    try:
+        write_json_atomic(owner, {"pid": os.getpid(), "host": socket.gethostname(),
+                                  "since": now().isoformat(timespec="seconds"), "command": " ".join(sys.argv)})
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
 
 
 def normalise(config: dict) -> dict:
@@ -78,8 +240,6 @@ def normalise(config: dict) -> dict:
 
 def runs_digest(runs: list[dict]) -> str:
     """SHA-256 of the runs as stored: recorded when a result is written, so any later edit shows."""
-    import hashlib
-
     text = json.dumps(normalise(runs), sort_keys=True, allow_nan=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -122,13 +282,19 @@ def versions() -> dict:
     return out
 
 
-def provenance(device: str, started: _dt.datetime, wall_seconds: float, code: dict | None = None) -> dict:
-    """Where a result came from. ``code`` is :func:`git_state` taken when the run started."""
+def provenance(device: str, started: _dt.datetime, wall_seconds: float, code: dict | None = None,
+               resumed: list[str] | None = None) -> dict:
+    """Where a result came from. ``code`` is :func:`git_state` taken when the run started.
+
+    ``started`` is when the first of its runs began, ``resumed`` the UTC times at which an
+    interrupted run was taken up again, ``wall_seconds`` the training time of its runs summed.
+    """
     return {
         **(code or git_state()),
         "versions": versions(),
         "hardware": hardware(device),
         "started": started.isoformat(timespec="seconds"),
+        "resumed": list(resumed or []),
         "wall_seconds": round(wall_seconds, 1),
     }
 

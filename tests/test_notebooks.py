@@ -113,8 +113,8 @@ def test_notebook_runs_at_smoke_profile(path, tmp_path):
         require(relpath)
     out = tmp_path / path.name
     subprocess.run(
-        [*PAPERMILL, str(path), str(out), "-p", "profile", "smoke", "-p", "rerun", "true",
-         "-p", "progress", "false", "--cwd", str(REPO_ROOT)],
+        [*PAPERMILL, str(path), str(out), "-p", "profile", "smoke", "-p", "rerun", "True",
+         "-p", "progress", "False", "--cwd", str(REPO_ROOT)],
         check=True, capture_output=True, text=True,
     )
     nb = nbformat.read(out, as_version=4)

@@ -53,7 +53,7 @@ def test_result_file_has_every_documented_field():
     on_disk = json.loads(store.result_path("fake2099", "smoke").read_text())
     assert on_disk == result
     assert set(result) == {"paper", "profile", "config", "seeds", "provenance", "runs", "claims", "paper_values"}
-    assert set(result["provenance"]) >= {"commit", "versions", "hardware", "wall_seconds", "started"}
+    assert set(result["provenance"]) >= {"commit", "versions", "hardware", "wall_seconds", "started", "resumed"}
     assert result["seeds"] == [0, 1]
     assert [(r["arm"], r["seed"]) for r in result["runs"]] == [("a", 0), ("bb", 0), ("a", 1), ("bb", 1)]
     assert all({"arm", "seed", "commit", "metrics", "curves", "wall_seconds"} <= set(r) for r in result["runs"])
@@ -89,11 +89,37 @@ def test_config_mismatch_triggers_a_run():
     assert len(changed.calls) == 4 and result["config"]["epochs"] == 3
 
 
+def test_a_run_says_where_its_result_is_and_whether_it_wrote_it():
+    first = experiments.run(fake_experiment(), "smoke", progress=False)
+    assert first.path == store.result_path("fake2099", "smoke") and first.written
+    assert first.trained == [("a", 0), ("bb", 0), ("a", 1), ("bb", 1)]
+    again = experiments.run(fake_experiment(), "smoke", progress=False)
+    assert again.path == first.path and not again.written and again.trained == [] and again == first
+
+
+def test_the_profiles_own_config_is_stored_as_the_profile_and_any_other_apart():
+    module = fake_experiment()
+    assert experiments.result_path_of(module, "smoke") == store.result_path("fake2099", "smoke")
+    assert experiments.result_path_of(module, "smoke", epochs=2, seeds=2) == store.result_path("fake2099", "smoke")
+    config, seeds = experiments.resolve(module, "smoke", epochs=3)
+    assert experiments.result_path_of(module, "smoke", epochs=3) == store.result_path(
+        "fake2099", "smoke", key=store.config_key(config, seeds))
+    assert experiments.result_path_of(module, "smoke", seeds=1).name == f"smoke-{store.config_key(config | {'epochs': 2}, [0])}.json"
+
+
+def test_config_key_is_8_hex_digits_of_the_normalised_config_and_seeds():
+    key = store.config_key({"epochs": 3, "device": "cpu"}, [0, 1])
+    assert re.fullmatch("[0-9a-f]{8}", key)
+    assert key == store.config_key({"device": "cpu", "epochs": 3}, (0, 1))  # key order and tuples do not matter
+    assert key != store.config_key({"epochs": 3, "device": "cpu"}, [0])
+
+
 def test_more_seeds_reuse_finished_runs_of_the_same_config():
     experiments.run(fake_experiment(), "smoke", progress=False)
     more = fake_experiment()
     result = experiments.run(more, "smoke", seeds=3, progress=False)
     assert more.calls == [("a", 2), ("bb", 2)] and result["seeds"] == [0, 1, 2]
+    assert result.path.name == f"smoke-{store.config_key(result['config'], [0, 1, 2])}.json"
 
 
 def test_rerun_ignores_the_cache():
@@ -109,6 +135,12 @@ def test_no_train_mode_refuses_to_train(monkeypatch):
         experiments.run(fake_experiment(), "smoke", progress=False)
 
 
+def test_result_files_are_readable_by_everyone(tmp_path):
+    path = tmp_path / "r.json"
+    store.write_json_atomic(path, {"ok": 1})
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "r.json"
     store.write_json_atomic(path, {"ok": 1})
@@ -121,12 +153,18 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
 @pytest.mark.parametrize("kwargs,match", [
     ({"profile": "gpu"}, re.escape("profile must be one of ['smoke', 'cpu', 'paper'], got 'gpu'")),
     ({"seeds": 0}, r"^seeds is the number of seeds .* must be an int >= 1, got 0$"),
+    ({"seeds": "2"}, r"^seeds is the number of seeds .* must be an int >= 1, got '2'$"),
     ({"paper": "nope"}, r"^paper must be one of \['hinton2012', .*\], got 'nope'$"),
+    ({"rerun": 1}, r"^rerun must be True or False, got 1 \(int\); in papermill write `-p rerun True`"),
+    ({"progress": None}, r"^progress must be True or False, got None \(NoneType\)"),
+    ({"threads": 0}, r"^threads is the number of torch CPU threads and must be an int >= 1 or None .*, got 0$"),
+    ({"threads": True}, r"^threads is the number of torch CPU threads .*, got True$"),
+    ({"threads": "2"}, r"^threads is the number of torch CPU threads .*, got '2'$"),
 ])
 def test_bad_arguments_are_rejected(kwargs, match):
-    args = {"paper": fake_experiment(), "profile": "smoke", **kwargs}
+    args = {"paper": fake_experiment(), "profile": "smoke", "progress": False, **kwargs}
     with pytest.raises(ValueError, match=match):
-        experiments.run(args.pop("paper"), args.pop("profile"), progress=False, **args)
+        experiments.run(args.pop("paper"), args.pop("profile"), **args)
 
 
 def test_unknown_override_is_named_with_the_allowed_keys():
@@ -151,8 +189,6 @@ def test_runner_seeds_each_unit_with_its_seed():
     assert first["runs"][0]["metrics"] != first["runs"][2]["metrics"]  # seeds 0 and 1 differ
 
 
-
-
 @pytest.mark.parametrize("tamper,match", [
     (lambda r: r["runs"][0]["metrics"].update(score=-1.0), "runs are not those it was written with"),
     (lambda r: r["runs"].pop(), "runs are not those it was written with"),
@@ -172,9 +208,27 @@ def test_an_edited_stored_result_is_refused_with_its_path(tamper, match):
 def test_a_result_that_is_not_json_is_named():
     path = store.result_path("fake2099", "smoke")
     path.parent.mkdir(parents=True)
-    path.write_text('{"paper": ')
-    with pytest.raises(ValueError, match=f"{path} is not valid JSON"):
+    path.write_text('{"paper": 1} trailing')
+    with pytest.raises(store.ResultFileError, match=f"^{re.escape(str(path))} is not valid JSON \\(Extra data: line 1, column 14\\)"):
         experiments.run(fake_experiment(), "smoke", progress=False)
+
+
+def test_a_json_file_that_is_not_a_result_is_named():
+    path = store.result_path("fake2099", "smoke")
+    path.parent.mkdir(parents=True)
+    path.write_text('{"paper": "fake2099"}')
+    with pytest.raises(store.ResultFileError, match=f"^{re.escape(str(path))} is not a result: it lacks \\['profile',"):
+        experiments.run(fake_experiment(), "smoke", progress=False)
+
+
+def test_a_result_of_another_paper_is_refused():
+    result = experiments.run(fake_experiment(), "smoke", progress=False)
+    other = fake_experiment()
+    other.PAPER = "fake2100"
+    path = store.result_path("fake2100", "smoke")
+    store.write_json_atomic(path, result)
+    with pytest.raises(experiments.StaleResultError, match="it is a result of 'fake2099', not of 'fake2100'"):
+        experiments.run(other, "smoke", progress=False)
 
 
 

@@ -4,15 +4,21 @@ A paper module *declares*; the runner *does*. Each module implements :class:`Exp
 its config spec (a :class:`replib._validate.Spec`), its profiles, its units (arm, seed),
 how one unit trains (through :func:`replib.train.fit`), its claims (decided by
 :mod:`replib.claims`), and its figures, tables and the facts its prose quotes. The
-runner owns everything around that: resolving and validating overrides, seeding (one
-rule, :mod:`replib.seeding`), timing, resume, checking a stored result before it is
-shown, and writing results. :mod:`replib.report` owns the house style and exports.
+runner owns everything around that: resolving and validating overrides (and a notebook's
+parameters, :func:`check_parameters`), seeding (one rule, :mod:`replib.seeding`),
+timing, resume, checking a stored result before it is shown, locking and writing
+results. :mod:`replib.report` owns the house style and exports.
 """
 
 from __future__ import annotations
 
+import ast
+import datetime as _dt
+import difflib
 import importlib
+import json
 import os
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -23,7 +29,7 @@ import torch
 from .. import results as store
 from .. import seeding
 from ..progress import bar as progress_bar
-from .._validate import Spec, validate_config
+from .._validate import ConfigError, Spec, validate_config
 from ..claims import verdict  # noqa: F401  (re-exported: the verdict of a result's claims)
 
 # Published chapters: each has a committed `cpu` result and a page in the book.
@@ -72,7 +78,8 @@ class Experiment(Protocol):
 
 
 class ResultUnavailableError(RuntimeError):
-    """Training was needed but forbidden (``$REPLIB_NO_TRAIN``, set by ``make book``)."""
+    """A stored result was needed and there is none to use: training is forbidden (``$REPLIB_NO_TRAIN``,
+    set by ``make book``), or the command never trains (``reanalyse``)."""
 
 
 class StaleResultError(RuntimeError):
@@ -97,6 +104,23 @@ def seed_list(seeds: int) -> list[int]:
     return list(range(seeds))
 
 
+def check_flag(value: object, name: str) -> bool:
+    """``value`` if it is a real bool. A string such as ``"false"`` (what papermill passes for ``-p rerun false``:
+    it converts only ``True`` and ``False``) would count as true, so it is refused, saying how to pass it."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__}); "
+                         f"in papermill write `-p {name} True` or `-p {name} False` (it converts only those two words)")
+    return value
+
+
+def check_threads(threads: object) -> int | None:
+    """``threads`` if it is None (torch's default) or an int >= 1."""
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads is the number of torch CPU threads and must be an int >= 1 or None "
+                         f"(torch's default), got {threads!r}")
+    return threads
+
+
 def resolve(module: ModuleType, profile: str, seeds: int | None = None, **overrides) -> tuple[dict, list[int]]:
     """The validated config of ``module`` at ``profile`` with ``overrides``, and the seed list.
 
@@ -119,6 +143,92 @@ def resolve(module: ModuleType, profile: str, seeds: int | None = None, **overri
     return config, seed_list(seeds if seeds is not None else profile_seeds)
 
 
+def is_default(module: ModuleType, profile: str, config: dict, seeds: list[int]) -> bool:
+    """Whether ``config`` and ``seeds`` are ``profile``'s own: no override changed anything but the device.
+
+    Where a run trains is not part of the experiment: a ``paper`` run on a GPU is the
+    profile's result (``paper.json``), and records its hardware in its provenance.
+    """
+    default, default_seeds = resolve(module, profile)
+    return seeds == default_seeds and {**config, "device": default["device"]} == default
+
+
+def path_of(module: ModuleType, profile: str, config: dict, seeds: list[int], results_dir: Path | None = None) -> Path:
+    """Where the result of this config and these seeds is stored: ``<profile>.json`` only for the profile's
+    own, else ``<profile>-<key>.json`` (:func:`replib.results.config_key`)."""
+    key = None if is_default(module, profile, config, seeds) else store.config_key(config, seeds)
+    return store.result_path(module.PAPER, profile, results_dir, key)
+
+
+def result_path_of(paper: str | ModuleType, profile: str = "cpu", *, seeds: int | None = None,
+                   results_dir: Path | None = None, **overrides) -> Path:
+    """The file :func:`run` with these arguments reads or writes."""
+    module = paper if isinstance(paper, ModuleType) else get(paper)
+    config, seed_ids = resolve(module, profile, seeds, **overrides)
+    return path_of(module, profile, config, seed_ids, results_dir)
+
+
+NOTEBOOKS_DIR = store.REPO_ROOT / "notebooks"
+_PAPERMILL_CELL = "# Parameters"  # the first line of the cell papermill injects after the `parameters` cell
+
+
+def check_parameters(namespace: dict, paper: str) -> None:
+    """Raise :class:`replib._validate.ConfigError` if a chapter was given a parameter it does not declare.
+
+    Papermill injects every ``-p name value`` as an assignment, whether the notebook has
+    such a parameter or not, so ``-p epoch 2`` (for ``epochs``) would otherwise run the
+    profile's default silently. The run cell of every chapter calls this with
+    ``globals()`` before anything runs. The declared parameters are the names assigned in
+    the ``parameters`` cell of the source notebook ``notebooks/<paper>.ipynb``. Refused,
+    each with its close matches among them:
+
+    - a name assigned by papermill's injected cell (found in the kernel's input history
+      ``In``) that is not declared;
+    - any other global holding a plain value that is neither declared nor assigned by the
+      notebook's own code (so running its cells again by hand is fine). Modules,
+      functions, classes and other callables, ``_private`` names, IPython's ``In`` /
+      ``Out`` and papermill's ``PAPERMILL_*`` paths are never parameters.
+    """
+    source = NOTEBOOKS_DIR / f"{paper}.ipynb"
+    try:
+        cells = [c for c in json.loads(source.read_text())["cells"] if c["cell_type"] == "code"]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{source} not found: the parameters of {paper!r} are declared there") from None
+    text = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
+    tagged = [t for c, t in zip(cells, text) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(f"{source} must have exactly one cell tagged 'parameters', found {len(tagged)}")
+    declared = _assigned(tagged[0])
+    own = {name for t in text for name in _assigned(t)}
+    history = namespace.get("In") if isinstance(namespace.get("In"), list) else []
+    injected = {name for cell in history if isinstance(cell, str) and cell.lstrip().startswith(_PAPERMILL_CELL)
+                for name in _assigned(cell)}
+    stray = {name for name, value in namespace.items()
+             if not (name.startswith("_") or name in ("In", "Out") or name in own
+                     or callable(value) or isinstance(value, ModuleType))}
+    unknown = sorted(name for name in injected | stray if name not in declared and not name.startswith("PAPERMILL_"))
+    if unknown:
+        def hint(name: str) -> str:
+            close = difflib.get_close_matches(name, declared, n=3, cutoff=0.6)
+            return f"did you mean {' or '.join(map(repr, close))}?" if close else "nothing close"
+        bad = "; ".join(f"{name!r} ({hint(name)})" for name in unknown)
+        raise ConfigError(f"notebooks/{paper}.ipynb has no parameter {bad}. Its parameters: "
+                          f"{', '.join(declared)} (`papermill --help-notebook notebooks/{paper}.ipynb` "
+                          f"explains each)")
+
+
+def _assigned(code: str) -> list[str]:
+    """The names a cell's code assigns, in order (IPython's %magic and !shell lines left out); none if it does
+    not parse."""
+    lines = [line for line in code.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return []
+    names = [node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)]
+    return list(dict.fromkeys(names))
+
+
 def units_of(module: ModuleType, config: dict, seeds: list[int], done: dict | None = None) -> list[Unit]:
     """The (arm, seed) pairs an experiment runs, in order, given the runs ``done`` so far."""
     return [tuple(u) for u in module.units(config, seeds, done or {})]
@@ -132,6 +242,8 @@ def verify(module: ModuleType, result: dict, path: Path) -> None:
     computes from them.
     """
     fix = f"rerun with `make reproduce PAPER={module.PAPER} PROFILE={result['profile']}`"
+    if result["paper"] != module.PAPER:
+        raise StaleResultError(f"{path}: it is a result of {result['paper']!r}, not of {module.PAPER!r}; {fix}")
     if store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
         raise StaleResultError(f"{path}: its runs are not those it was written with (edited, added or deleted "
                                f"after training; their digest differs); {fix}")
@@ -161,39 +273,86 @@ def run(
     progress: bool = True,
     results_dir: Path | None = None,
     **overrides,
-) -> dict:
+) -> store.StoredResult:
     """Return the result of ``paper`` at ``profile``: from its file when the config matches, else by running.
 
     ``paper`` is a key of :data:`PAPERS` or an experiment module. ``overrides`` (e.g.
     ``epochs=5``, ``device="cuda"``) replace entries of the profile's config; ``None``
-    means "profile default". A stored result is verified (:func:`verify`) before it is
-    returned. Finished (arm, seed) runs of the same config are never repeated: they are
-    read back from the result or partial file. With ``$REPLIB_NO_TRAIN`` set, a missing
-    or mismatched result raises instead of training.
+    means "profile default". ``rerun``, ``progress`` must be bools, ``threads`` None or
+    an int >= 1, ``seeds`` None or an int >= 1.
+
+    The profile's own config and seeds are stored as ``<profile>.json``; any other as
+    ``<profile>-<key>.json`` (:func:`path_of`), so an experiment with overrides never
+    replaces the result the book shows. The returned :class:`replib.results.StoredResult`
+    says which file (``.path``), whether this call wrote it (``.written``) and which
+    units it trained (``.trained``).
+
+    A stored result is verified (:func:`verify`) before it is returned. Finished (arm,
+    seed) runs of the same config are never repeated: they are read back from the result
+    or partial file (and, for a run with other seeds, from the profile's own result). A
+    resumed run keeps the partial file's start time and records when it was resumed.
+    Training holds the lock on the result path (:func:`replib.results.locked`) from start
+    to end. A result or partial file that cannot be read raises
+    :class:`replib.results.ResultFileError`, unless ``rerun``, which moves it aside and
+    says so. With ``$REPLIB_NO_TRAIN`` set, a missing or mismatched result raises
+    instead of training.
     """
+    check_flag(rerun, "rerun")
+    check_flag(progress, "progress")
+    check_threads(threads)
     module = paper if isinstance(paper, ModuleType) else get(paper)
-    paper = module.PAPER
     config, seed_ids = resolve(module, profile, seeds, **overrides)
-    path = store.result_path(paper, profile, results_dir)
-    cached = store.read_json(path)
-    if cached and not rerun and cached["config"] == config and cached["seeds"] == seed_ids:
-        verify(module, cached, path)
+    path = path_of(module, profile, config, seed_ids, results_dir)
+    if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
         return cached
     if os.environ.get(NO_TRAIN_ENV):
-        why = "no result file" if cached is None else "its config or seeds differ from the requested ones"
+        why = "no result file" if not path.exists() else "its config or seeds differ from the requested ones"
         raise ResultUnavailableError(
             f"{path}: {why}, and ${NO_TRAIN_ENV} forbids training here. "
-            f"Run `make reproduce PAPER={paper} PROFILE={profile}` first, or unset {NO_TRAIN_ENV}."
+            f"Run `make reproduce PAPER={module.PAPER} PROFILE={profile}` first, or unset {NO_TRAIN_ENV}."
         )
-
-    partial = store.partial_path(path)
-    done: dict[Unit, dict] = {}
-    for previous in (cached, store.read_json(partial)):
-        if previous and previous["config"] == config and not rerun:
-            done.update({(r["arm"], r["seed"]): r for r in previous["runs"]})
     if threads is not None:
         torch.set_num_threads(threads)
-    started, code = store.now(), store.git_state()  # the code that runs is the code at the start
+    with store.locked(path):
+        if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
+            return cached  # another run finished it while this one waited for the lock
+        return _train(module, profile, config, seed_ids, path, rerun=rerun, progress=progress)
+
+
+def _stored(module: ModuleType, path: Path, config: dict, seeds: list[int]) -> store.StoredResult | None:
+    """The verified result in ``path`` if it holds exactly ``config`` and ``seeds``, else None."""
+    cached = store.read_result(path)
+    if cached is None or cached["config"] != config or cached["seeds"] != seeds:
+        return None
+    verify(module, cached, path)
+    return store.StoredResult(cached, path)
+
+
+def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], path: Path, *,
+           rerun: bool, progress: bool) -> store.StoredResult:
+    """Run the units not yet done and write the result; the caller holds the lock on ``path``."""
+    paper, partial = module.PAPER, store.partial_path(path)
+    if rerun:
+        for file, keys in ((path, store.RESULT_KEYS), (partial, store.PARTIAL_KEYS)):
+            try:
+                store.read_result(file, keys)
+            except store.ResultFileError as error:
+                aside = store.move_aside(file)
+                print(f"{file} could not be read, so this rerun moved it aside to {aside.name}: {error}",
+                      file=sys.stderr)
+    done: dict[Unit, dict] = {}
+    started, resumed = store.now(), []
+    if not rerun:
+        previous = store.read_result(partial, store.PARTIAL_KEYS)
+        if previous is not None and previous["config"] == config:
+            # Resuming: the run began when the partial file's first unit did.
+            started = _dt.datetime.fromisoformat(previous["provenance"].get("started") or started.isoformat())
+            resumed = [*previous["provenance"].get("resumed", []), store.now().isoformat(timespec="seconds")]
+        for earlier in (*_donors(module, profile, path), _intact(store.read_result(path), path), previous):
+            if earlier is not None and earlier["config"] == config:
+                done.update({(r["arm"], r["seed"]): r for r in earlier["runs"]})
+    code = store.git_state()  # the code that runs is the code at the start
+    trained: list[Unit] = []
 
     def pending() -> list[Unit]:
         return [unit for unit in units_of(module, config, seed_ids, done) if unit not in done]
@@ -205,11 +364,12 @@ def run(
         wall = round(time.perf_counter() - tic, 1)
         done[(arm, seed)] = store.normalise({"arm": arm, "seed": seed, "commit": code["commit"], "wall_seconds": wall,
                                              "metrics": out["metrics"], "curves": out["curves"]})
+        trained.append((arm, seed))
         finished = list(done.values())
         store.write_json_atomic(partial, {  # an interrupted run keeps what it finished, and where it came from
             "paper": paper, "profile": profile, "config": config, "seeds": seed_ids,
             "provenance": store.provenance(config["device"], started,
-                                           sum(r["wall_seconds"] for r in finished), code),
+                                           sum(r["wall_seconds"] for r in finished), code, resumed),
             "runs": finished,
         })
 
@@ -218,7 +378,7 @@ def run(
             train(arm, seed)
 
     runs = [done[unit] for unit in units_of(module, config, seed_ids, done)]
-    provenance = store.provenance(config["device"], started, sum(r["wall_seconds"] for r in runs), code)
+    provenance = store.provenance(config["device"], started, sum(r["wall_seconds"] for r in runs), code, resumed)
     result = {
         "paper": paper,
         "profile": profile,
@@ -231,6 +391,29 @@ def run(
     }
     store.write_json_atomic(path, result)
     partial.unlink(missing_ok=True)
+    return store.StoredResult(result, path, written=True, trained=trained)
+
+
+def _donors(module: ModuleType, profile: str, path: Path) -> list[dict]:
+    """For a result stored apart (other config or seeds), the profile's own result: finished runs of the
+    same config in it are reused. Read only; one that cannot be read is skipped, with a note."""
+    own = store.result_path(module.PAPER, profile, path.parent.parent)
+    if own == path:
+        return []
+    try:
+        return [r] if (r := _intact(store.read_result(own), own)) is not None else []
+    except store.ResultFileError as error:
+        print(f"not reusing finished runs from {own}: {error}", file=sys.stderr)
+        return []
+
+
+def _intact(result: dict | None, path: Path) -> dict | None:
+    """``result`` if its runs are those it was written with (their digest), else None, with a note: runs
+    edited after training are never carried into a new result."""
+    if result is not None and store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
+        print(f"not reusing finished runs from {path}: they are not those it was written with "
+              f"(edited after training)", file=sys.stderr)
+        return None
     return result
 
 
@@ -245,14 +428,19 @@ def reanalyse(paper: str, profile: str = "cpu", *, results_dir: Path | None = No
     """
     module = get(paper)
     path = store.result_path(paper, check_profile(profile), results_dir)
-    result = store.read_json(path)
-    if result is None:
-        raise FileNotFoundError(f"{path} does not exist: run `make reproduce PAPER={paper} PROFILE={profile}` first")
-    if store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
-        raise StaleResultError(f"{path}: its runs are not those it was written with; reanalysing would bless them. "
-                               f"Rerun with `make reproduce PAPER={paper} PROFILE={profile}`")
-    result["claims"] = store.normalise(module.claims(result["config"], result["runs"]))
-    result["paper_values"] = store.normalise(module.PAPER_VALUES)
-    result["provenance"]["analysis"] = {**store.git_state(), "at": store.now().isoformat(timespec="seconds")}
-    store.write_json_atomic(path, result)
-    return result
+    if not path.exists():
+        raise ResultUnavailableError(f"{path} does not exist, and reanalyse never trains: "
+                                     f"run `make reproduce PAPER={paper} PROFILE={profile}` first")
+    with store.locked(path):
+        result = store.read_result(path)
+        if result is None:
+            raise ResultUnavailableError(f"{path} does not exist, and reanalyse never trains: "
+                                         f"run `make reproduce PAPER={paper} PROFILE={profile}` first")
+        if store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
+            raise StaleResultError(f"{path}: its runs are not those it was written with; reanalysing would bless "
+                                   f"them. Rerun with `make reproduce PAPER={paper} PROFILE={profile}`")
+        result["claims"] = store.normalise(module.claims(result["config"], result["runs"]))
+        result["paper_values"] = store.normalise(module.PAPER_VALUES)
+        result["provenance"]["analysis"] = {**store.git_state(), "at": store.now().isoformat(timespec="seconds")}
+        store.write_json_atomic(path, result)
+    return store.StoredResult(result, path, written=True)
