@@ -205,19 +205,15 @@ def test_an_edited_stored_result_is_refused_with_its_path(tamper, match):
         experiments.run(fake_experiment(), "smoke", progress=False)
 
 
-def test_a_result_that_is_not_json_is_named():
+@pytest.mark.parametrize("content,message", [
+    ('{"paper": 1} trailing', "is not valid JSON \\(Extra data: line 1, column 14\\)"),
+    ('{"paper": "fake2099"}', "is not a result: it lacks \\['profile',"),
+])
+def test_a_result_file_that_cannot_be_read_is_named(content, message):
     path = store.result_path("fake2099", "smoke")
     path.parent.mkdir(parents=True)
-    path.write_text('{"paper": 1} trailing')
-    with pytest.raises(store.ResultFileError, match=f"^{re.escape(str(path))} is not valid JSON \\(Extra data: line 1, column 14\\)"):
-        experiments.run(fake_experiment(), "smoke", progress=False)
-
-
-def test_a_json_file_that_is_not_a_result_is_named():
-    path = store.result_path("fake2099", "smoke")
-    path.parent.mkdir(parents=True)
-    path.write_text('{"paper": "fake2099"}')
-    with pytest.raises(store.ResultFileError, match=f"^{re.escape(str(path))} is not a result: it lacks \\['profile',"):
+    path.write_text(content)
+    with pytest.raises(store.ResultFileError, match=f"^{re.escape(str(path))} {message}"):
         experiments.run(fake_experiment(), "smoke", progress=False)
 
 
