@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs, weights and gates")
     args = parser.parse_args()
-    started = store.now()
+    started, load = store.now(), store.load_average()
     tic = time.perf_counter()
     torch.manual_seed(args.seed)
     x = torch.randn(args.batch, 3, 32, 32)
@@ -88,7 +88,7 @@ def main() -> None:
                   f"(predicted {predicted:.1%})")
         by_threads[str(threads)] = rows
     first = by_threads[str(args.threads[0])]
-    write("depth_dropout", config=vars(args), seed=args.seed, started=started, body={
+    write("depth_dropout", config=vars(args), seed=args.seed, started=started, load_at_start=load, body={
         "what": f"one SGD step of DepthDropoutResNet({args.depth}) on {args.batch} images of 3x32x32, median of "
                 f"{args.repeats} interleaved repeats; saving = 1 - time / time at p=0",
         f"speedup_p0.5_vs_p0_at_{args.threads[0]}_thread": round(first["p=0"]["ms_per_step"] / first["p=0.5"]["ms_per_step"], 3),

@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
-    started = store.now()
+    started, load = store.now(), store.load_average()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     sizes = [784, args.hidden, args.hidden, 10]
@@ -67,7 +67,7 @@ def main() -> None:
         print(f"{name:>18}: {ms:9.1f} ms per training step")
     print(f"speed-up of the numba backend over the torch backend: {speedup:.1f}x")
     print(f"numba DropConnect step / dropout step: {numba_over_dropout:.1f}x")
-    write("dropconnect", config=vars(args), seed=args.seed, started=started, body={
+    write("dropconnect", config=vars(args), seed=args.seed, started=started, load_at_start=load, body={
         "what": f"forward + cross-entropy + backward of a {'-'.join(map(str, sizes))} ReLU MLP, batch {args.batch}, "
                 f"p=0.5: DropConnect with per-example masks on both hidden layers (numba and torch backends) and, "
                 f"as a reference, dropout on the hidden units; median of {args.repeats} interleaved repeats of "

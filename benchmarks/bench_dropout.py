@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="forward+backward calls per timed repeat")
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
-    started = store.now()
+    started, load = store.now(), store.load_average()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     shape = (128, 800)  # a minibatch of hidden activations, as in the MNIST chapters
@@ -47,7 +47,7 @@ def main() -> None:
     for name, us in per_call_us.items():
         print(f"{name:>24}: {us:8.1f} us per forward+backward")
     print(f"speed-up of replib over nn.Dropout: {speedup:.2f}x")
-    write("dropout", config=vars(args), seed=args.seed, started=started, body={
+    write("dropout", config=vars(args), seed=args.seed, started=started, load_at_start=load, body={
         "what": f"forward+backward of dropout p=0.5 on a {shape[0]}x{shape[1]} float32 tensor, median of {args.repeats} "
                 f"interleaved repeats of {args.calls} calls",
         "microseconds_per_call": {k: round(v, 2) for k, v in per_call_us.items()},

@@ -52,7 +52,7 @@ def bare_loop(model, train, test, epochs, batch_size, lr, momentum, max_norm):
             int((model(test[0]).argmax(1) != test[1]).sum())
 
 
-def compare(name: str, bare, ours, amount: int, unit: str, args, started, *, what: str) -> None:
+def compare(name: str, bare, ours, amount: int, unit: str, args, started, load, *, what: str) -> None:
     """Time one epoch of ``bare`` and ``ours`` interleaved; print and write the throughputs and their ratio."""
     tic = time.perf_counter()
     median = interleaved_median({"bare loop": bare, "replib.train.fit": ours}, args.repeats)
@@ -61,7 +61,7 @@ def compare(name: str, bare, ours, amount: int, unit: str, args, started, *, wha
     for key, rate in per_second.items():
         print(f"{name} {key:>18}: {rate:9.0f} training {unit}/s")
     print(f"{name}: fit throughput / bare loop throughput: {ratio:.3f}")
-    write(name, config=vars(args), seed=args.seed, started=started, body={
+    write(name, config=vars(args), seed=args.seed, started=started, load_at_start=load, body={
         "what": what, f"{unit}_per_second": {k: round(v, 1) for k, v in per_second.items()},
         "throughput_ratio_fit_over_bare": round(ratio, 4), "wall_seconds": time.perf_counter() - tic,
     })
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     parser.add_argument("--tokens", type=int, default=14_000, help="training tokens per epoch of the sequence model")
     args = parser.parse_args()
-    started = store.now()
+    started, load = store.now(), store.load_average()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train = (torch.rand(args.examples, 784), torch.randint(0, 10, (args.examples,)))
@@ -94,7 +94,7 @@ def main() -> None:
     def bare():
         bare_loop(copy.deepcopy(template), train, test, **settings)
 
-    compare("train_loop", bare, ours, args.examples, "examples", args, started,
+    compare("train_loop", bare, ours, args.examples, "examples", args, started, load,
             what=f"one epoch of {args.examples} examples + evaluation on 10,000, 784-800-800-10 ReLU MLP, dropout 0.5, "
                  f"max-norm, batch 100; median of {args.repeats} interleaved repeats")
     sequence_benchmark(args)
@@ -116,7 +116,7 @@ def bare_sequence_loop(model, stream, bptt, lr, clip):
 
 
 def sequence_benchmark(args) -> None:
-    started = store.now()
+    started, load = store.now(), store.load_average()
     torch.manual_seed(args.seed)
     vocab, tokens, bptt, lr, clip = 10_000, args.tokens, 35, 1.0, 5.0
     stream = batchify(torch.randint(0, vocab, (tokens,)), 20)
@@ -133,7 +133,7 @@ def sequence_benchmark(args) -> None:
     def bare():
         bare_sequence_loop(copy.deepcopy(template), stream, bptt, lr, clip)
 
-    compare("train_loop_sequence", bare, ours, tokens, "tokens", args, started,
+    compare("train_loop_sequence", bare, ours, tokens, "tokens", args, started, load,
             what=f"one epoch of {tokens} random tokens in 20 streams, 2x200 variational LSTM (p 0.3, embedding 0.1), "
                  f"vocabulary 10,000, truncated BPTT over 35 steps, clipping at 5; median of {args.repeats} interleaved "
                  "repeats")

@@ -257,19 +257,30 @@ def git_state() -> dict:
 
 
 def hardware(device: str) -> dict:
-    cpu = platform.processor() or platform.machine()
+    """The machine: CPU model and whether it has native bf16, cores, torch's vector kernels and threads, GPU."""
+    cpu, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == (platform.processor() or platform.machine()):
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
     info = {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "torch_threads": torch.get_num_threads(), "device": device}
+            "bf16_native": bool(flags & {"avx512_bf16", "amx_bf16"}), "torch_threads": torch.get_num_threads(),
+            "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None where the system has none): how busy the machine was."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def versions() -> dict:
@@ -283,11 +294,13 @@ def versions() -> dict:
 
 
 def provenance(device: str, started: _dt.datetime, wall_seconds: float, code: dict | None = None,
-               resumed: list[str] | None = None) -> dict:
+               resumed: list[str] | None = None, load_at_start: float | None = None) -> dict:
     """Where a result came from. ``code`` is :func:`git_state` taken when the run started.
 
     ``started`` is when the first of its runs began, ``resumed`` the UTC times at which an
     interrupted run was taken up again, ``wall_seconds`` the training time of its runs summed.
+    ``load_average_1min`` holds the machine's load when this (last) stretch of the run
+    began and now: a quiet run on ``t`` threads stays near ``t``.
     """
     return {
         **(code or git_state()),
@@ -296,6 +309,7 @@ def provenance(device: str, started: _dt.datetime, wall_seconds: float, code: di
         "started": started.isoformat(timespec="seconds"),
         "resumed": list(resumed or []),
         "wall_seconds": round(wall_seconds, 1),
+        "load_average_1min": {"start": load_at_start, "end": load_average()},
     }
 
 

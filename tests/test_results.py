@@ -54,6 +54,8 @@ def test_result_file_has_every_documented_field():
     assert on_disk == result
     assert set(result) == {"paper", "profile", "config", "seeds", "provenance", "runs", "claims", "paper_values"}
     assert set(result["provenance"]) >= {"commit", "versions", "hardware", "wall_seconds", "started", "resumed"}
+    assert set(result["provenance"]["load_average_1min"]) == {"start", "end"}  # a reader can see the run was quiet
+    assert isinstance(result["provenance"]["hardware"]["bf16_native"], bool)
     assert result["seeds"] == [0, 1]
     assert [(r["arm"], r["seed"]) for r in result["runs"]] == [("a", 0), ("bb", 0), ("a", 1), ("bb", 1)]
     assert all({"arm", "seed", "commit", "metrics", "curves", "wall_seconds"} <= set(r) for r in result["runs"])

@@ -341,7 +341,7 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
                 print(f"{file} could not be read, so this rerun moved it aside to {aside.name}: {error}",
                       file=sys.stderr)
     done: dict[Unit, dict] = {}
-    started, resumed = store.now(), []
+    started, resumed, load_at_start = store.now(), [], store.load_average()
     if not rerun:
         previous = store.read_result(partial, store.PARTIAL_KEYS)
         if previous is not None and previous["config"] == config:
@@ -369,7 +369,7 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
         store.write_json_atomic(partial, {  # an interrupted run keeps what it finished, and where it came from
             "paper": paper, "profile": profile, "config": config, "seeds": seed_ids,
             "provenance": store.provenance(config["device"], started,
-                                           sum(r["wall_seconds"] for r in finished), code, resumed),
+                                           sum(r["wall_seconds"] for r in finished), code, resumed, load_at_start),
             "runs": finished,
         })
 
@@ -378,7 +378,8 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
             train(arm, seed)
 
     runs = [done[unit] for unit in units_of(module, config, seed_ids, done)]
-    provenance = store.provenance(config["device"], started, sum(r["wall_seconds"] for r in runs), code, resumed)
+    provenance = store.provenance(config["device"], started, sum(r["wall_seconds"] for r in runs), code, resumed,
+                                  load_at_start)
     result = {
         "paper": paper,
         "profile": profile,
