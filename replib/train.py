@@ -206,7 +206,8 @@ def fit(
         before_step: called after ``backward`` and before the update (e.g. :func:`clip_grad_norm`).
         after_step: called after every update (e.g. :func:`max_norm`).
         monitor: metrics of a held-out split (:func:`classification_monitor`), taken in
-            eval mode after every ``eval_every``-th epoch and after the last.
+            eval mode after every ``eval_every``-th epoch and after the last; a metric may be
+            a list (one value per member of a :class:`replib.ensemble.StackedMLP`).
 
     Returns:
         Per-epoch curves: ``epoch`` (1-based), the schedule's settings (``lr``, ...),
@@ -253,7 +254,8 @@ def fit(
             model.eval()
             measured = monitor(model)
             model.train(was_training)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in measured.items()}, loss=f"{train_loss:.3f}")
+            bar.set_postfix({k: f"{v:.4g}" for k, v in measured.items() if isinstance(v, (int, float))},
+                            loss=f"{train_loss:.3f}")
         curves["epoch"].append(epoch + 1)
         for key, value in settings.items():
             record(key, value)
