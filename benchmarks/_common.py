@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from replib import results as store
+
+
+def parser(doc: str, *, repeats: int, threads: int | list[int] = 2) -> argparse.ArgumentParser:
+    """The options every benchmark has: ``--threads`` (one count, or several to time each), ``--repeats``, ``--seed``."""
+    out = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if isinstance(threads, list):
+        out.add_argument("--threads", type=int, nargs="+", default=threads, help="torch threads, each timed in turn")
+    else:
+        out.add_argument("--threads", type=int, default=threads, help="torch threads")
+    out.add_argument("--repeats", type=int, default=repeats, help="timed repeats (the median is kept)")
+    out.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
+    return out
+
+
+def begin(args: argparse.Namespace):
+    """Start a benchmark: seed torch, set its threads (when one count is given) and return the start time
+    and load average that :func:`write` records."""
+    import torch
+
+    torch.manual_seed(args.seed)
+    if isinstance(args.threads, int):
+        torch.set_num_threads(args.threads)
+    return store.now(), store.load_average()
 
 
 def write(name: str, body: dict, *, config: dict, seed: int, started, load_at_start: float | None) -> Path:

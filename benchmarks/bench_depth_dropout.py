@@ -15,18 +15,17 @@ Writes results/benchmarks/depth_dropout.json; the book's Benchmarks page shows i
 
 from __future__ import annotations
 
-import argparse
 import time
 import types
 
 import torch
 import torch.nn.functional as F
+from _common import begin, write
+from _common import parser as common_parser
 
-from _common import write
-from replib.timing import interleaved_median
-from replib import results as store
 from replib.experiments.guo2016 import predicted_saving
 from replib.models import DepthDropoutResNet
+from replib.timing import interleaved_median
 
 
 def mask_multiply(model: DepthDropoutResNet) -> DepthDropoutResNet:
@@ -42,16 +41,12 @@ def mask_multiply(model: DepthDropoutResNet) -> DepthDropoutResNet:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeats", type=int, default=10)
+    parser = common_parser(__doc__, repeats=10, threads=[1, 2])
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs, weights and gates")
     args = parser.parse_args()
-    started, load = store.now(), store.load_average()
+    started, load = begin(args)
     tic = time.perf_counter()
-    torch.manual_seed(args.seed)
     x = torch.randn(args.batch, 3, 32, 32)
     y = torch.randint(0, 10, (args.batch,))
     nets = {

@@ -12,31 +12,25 @@ results/benchmarks/dropconnect.json.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numba
 import torch
 import torch.nn.functional as F
+from _common import begin, write
+from _common import parser as common_parser
 
-from _common import write
-from replib.timing import interleaved_median
-from replib import results as store
 from replib.models import MLP, DropConnectMLP
+from replib.timing import interleaved_median
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = common_parser(__doc__, repeats=5)
     parser.add_argument("--steps", type=int, default=3, help="training steps per timed repeat")
     parser.add_argument("--hidden", type=int, default=400, help="units in each of the two hidden layers")
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
-    started, load = store.now(), store.load_average()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    started, load = begin(args)
     sizes = [784, args.hidden, args.hidden, 10]
     x, y = torch.rand(args.batch, 784), torch.randint(0, 10, (args.batch,))
 

@@ -7,27 +7,21 @@ Writes results/benchmarks/dropout.json; the book's Benchmarks page shows it.
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
+from _common import begin, write
+from _common import parser as common_parser
 
-from _common import write
-from replib.timing import interleaved_median
-from replib import results as store
 from replib.methods import Dropout
+from replib.timing import interleaved_median
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser = common_parser(__doc__, repeats=30)
     parser.add_argument("--calls", type=int, default=200, help="forward+backward calls per timed repeat")
-    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
-    started, load = store.now(), store.load_average()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    started, load = begin(args)
     shape = (128, 800)  # a minibatch of hidden activations, as in the MNIST chapters
     x = torch.randn(shape, requires_grad=True)
     grad = torch.randn(shape)

@@ -12,15 +12,19 @@ are written to results/benchmarks/ensemble.json.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
 import torch
+from _common import begin, write
+from _common import parser as common_parser
 
-from _common import write
-from replib import results as store
-from replib.ensemble import StackedMLP, stacked_cross_entropy, stacked_max_norm, stacked_minibatches
+from replib.ensemble import (
+    StackedMLP,
+    stacked_cross_entropy,
+    stacked_max_norm,
+    stacked_minibatches,
+)
 from replib.models import MLP
 from replib.timing import interleaved_median
 from replib.train import fit, max_norm, minibatches, sgd_schedule
@@ -29,16 +33,11 @@ SIZES, LR, MOMENTUM, BOUND = [784, 800, 800, 10], 0.1, 0.9, 15**0.5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
+    parser = common_parser(__doc__, repeats=3)
     parser.add_argument("--members", type=int, nargs="+", default=[3, 6, 9])
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--examples", type=int, default=6_000, help="training examples per member")
-    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     args = parser.parse_args()
-    started, load = store.now(), store.load_average()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    started, load = begin(args)
     train = (torch.rand(args.examples, 784), torch.randint(0, 10, (args.examples,)))
     tic = time.perf_counter()
     by_members = {}

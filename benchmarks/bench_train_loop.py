@@ -15,20 +15,31 @@ initial weights:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
 import torch
 import torch.nn.functional as F
+from _common import begin, write
+from _common import parser as common_parser
 
-from _common import write
-from replib.timing import interleaved_median
-from replib import results as store
-from replib.experiments.gal2016_rnn import TruncatedBPTT, batchify, segments, sequence_loss
+from replib.experiments.gal2016_rnn import (
+    TruncatedBPTT,
+    batchify,
+    segments,
+    sequence_loss,
+)
 from replib.methods import VariationalLSTM
 from replib.models import MLP
-from replib.train import classification_monitor, clip_grad_norm, fit, max_norm, minibatches, sgd_schedule
+from replib.timing import interleaved_median
+from replib.train import (
+    classification_monitor,
+    clip_grad_norm,
+    fit,
+    max_norm,
+    minibatches,
+    sgd_schedule,
+)
 
 
 def bare_loop(model, train, test, epochs, batch_size, lr, momentum, max_norm):
@@ -68,16 +79,11 @@ def compare(name: str, bare, ours, amount: int, unit: str, args, started, load, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = common_parser(__doc__, repeats=3)
     parser.add_argument("--examples", type=int, default=20_000, help="training examples per epoch")
-    parser.add_argument("--seed", type=int, default=0, help="torch seed of the inputs and weights")
     parser.add_argument("--tokens", type=int, default=14_000, help="training tokens per epoch of the sequence model")
     args = parser.parse_args()
-    started, load = store.now(), store.load_average()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
+    started, load = begin(args)
     train = (torch.rand(args.examples, 784), torch.randint(0, 10, (args.examples,)))
     test = (torch.rand(10_000, 784), torch.randint(0, 10, (10_000,)))
     template = MLP([784, 800, 800, 10], "relu", p_input=0.0, p_hidden=0.5)
@@ -116,8 +122,7 @@ def bare_sequence_loop(model, stream, bptt, lr, clip):
 
 
 def sequence_benchmark(args) -> None:
-    started, load = store.now(), store.load_average()
-    torch.manual_seed(args.seed)
+    started, load = begin(args)
     vocab, tokens, bptt, lr, clip = 10_000, args.tokens, 35, 1.0, 5.0
     stream = batchify(torch.randint(0, vocab, (tokens,)), 20)
     template = VariationalLSTM(vocab, 200, 2, mode="variational", p_input=0.3, p_output=0.3, p_recurrent=0.3,
