@@ -58,6 +58,16 @@ def _per_seed(values: Values) -> dict[int, float]:
     return {i: float(v) for i, v in enumerate(values)}
 
 
+def by_seed(runs: Sequence[dict], metric: str, group=None) -> dict:
+    """``metric`` of every run that has it, as ``group(arm) -> seed -> value`` (``group``: the arm itself
+    by default), groups in the order the runs first show them: what the claims pair by seed."""
+    out: dict = {}
+    for r in runs:
+        if metric in r["metrics"]:
+            out.setdefault(group(r["arm"]) if group else r["arm"], {})[r["seed"]] = r["metrics"][metric]
+    return out
+
+
 def paired(a: Values, b: Values | float) -> np.ndarray:
     """Per-seed differences ``a - b``: over the seeds both have (``b`` may be a constant)."""
     a = _per_seed(a)

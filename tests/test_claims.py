@@ -136,3 +136,10 @@ def test_every_claim_records_its_rule_evidence_and_outcome():
 ])
 def test_mean_sd_says_how_many_seeds(values, text):
     assert rule.mean_sd(values, 2, " %") == text
+
+
+def test_by_seed_groups_a_metric_by_arm_and_seed_skipping_runs_without_it():
+    runs = [{"arm": "a", "seed": 0, "metrics": {"err": 1.0}}, {"arm": "b", "seed": 0, "metrics": {"err": 2.0}},
+            {"arm": "a", "seed": 1, "metrics": {"err": 3.0}}, {"arm": "timing", "seed": 0, "metrics": {}}]
+    assert rule.by_seed(runs, "err") == {"a": {0: 1.0, 1: 3.0}, "b": {0: 2.0}}
+    assert rule.by_seed(runs, "err", str.upper) == {"A": {0: 1.0, 1: 3.0}, "B": {0: 2.0}}

@@ -103,7 +103,7 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
 
 def errors(runs: list[dict]) -> tuple[dict[str, dict[int, float]], str]:
     """Final test error (%), arm -> seed -> value; and the standout arm with the lowest mean over seeds."""
-    err = {a: {r["seed"]: r["metrics"]["test_error"] for r in runs if r["arm"] == a} for a in dict.fromkeys(r["arm"] for r in runs)}
+    err = rule.by_seed(runs, "test_error")
     return err, min((a for a in err if a != "dropout"), key=lambda a: np.mean(list(err[a].values())))
 
 

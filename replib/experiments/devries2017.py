@@ -88,11 +88,8 @@ def length_of(arm: str) -> int:
 
 def by_length(runs, metric: str, seeds: int | None = None) -> dict[int, dict[int, float]]:
     """``metric`` of every net (of the first ``seeds`` seeds only, if given): length -> seed -> value, in order."""
-    out: dict[int, dict[int, float]] = {}
-    for r in sorted(runs, key=lambda r: length_of(r["arm"])):
-        if seeds is None or r["seed"] < seeds:
-            out.setdefault(length_of(r["arm"]), {})[r["seed"]] = r["metrics"][metric]
-    return out
+    chosen = [r for r in runs if seeds is None or r["seed"] < seeds]
+    return rule.by_seed(sorted(chosen, key=lambda r: length_of(r["arm"])), metric, length_of)
 
 
 def sweep_accuracy(config: dict, runs) -> dict[int, dict[int, float]]:

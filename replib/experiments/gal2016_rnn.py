@@ -178,12 +178,8 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
 
 def final_perplexities(runs: list[dict]) -> dict[str, dict[int, float]]:
     """arm -> seed -> test perplexity; ``variational_mc``: the variational arm with MC averaging."""
-    out: dict[str, dict[int, float]] = {}
-    for r in runs:
-        for arm, key in ((r["arm"], "test_perplexity"), ("variational_mc", "test_perplexity_mc")):
-            if key in r["metrics"]:
-                out.setdefault(arm, {})[r["seed"]] = r["metrics"][key]
-    return out
+    return {**rule.by_seed(runs, "test_perplexity"),
+            **rule.by_seed(runs, "test_perplexity_mc", lambda arm: "variational_mc")}
 
 
 def mean_curve(result: dict, arm: str, key: str) -> np.ndarray:

@@ -159,7 +159,8 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
 
 def errors(runs: list[dict]) -> dict[str, dict[int, float]]:
     """Final test error (%) of the accuracy arms, arm -> seed -> value."""
-    return {arm: {r["seed"]: r["metrics"]["test_error"] for r in runs if r["arm"] == arm} for arm in ARMS}
+    err = rule.by_seed(runs, "test_error")
+    return {arm: err[arm] for arm in ARMS}
 
 
 def speedups(runs: list[dict]) -> dict[int, dict[int, float]]:

@@ -133,10 +133,7 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
 
 def by_p(runs, metric: str) -> dict[float, dict[int, float]]:
     """``metric`` of every net: p -> seed -> value, p in order."""
-    out: dict[float, dict[int, float]] = {}
-    for r in sorted(runs, key=lambda r: p_of(r["arm"])):
-        out.setdefault(p_of(r["arm"]), {})[r["seed"]] = r["metrics"][metric]
-    return out
+    return rule.by_seed(sorted(runs, key=lambda r: p_of(r["arm"])), metric, p_of)
 
 
 def paired(runs) -> tuple[dict[float, dict[int, float]], dict[float, dict[int, float]]]:

@@ -149,10 +149,7 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
 
 def final_errors(runs: list[dict]) -> dict[str, dict[int, float]]:
     """Final test errors, arm -> seed -> count."""
-    out: dict[str, dict[int, float]] = {}
-    for r in runs:
-        out.setdefault(r["arm"], {})[r["seed"]] = r["metrics"]["test_errors"]
-    return out
+    return rule.by_seed(runs, "test_errors")
 
 
 def mean_curves(runs: list[dict], key: str = "monitor_errors") -> pd.DataFrame:

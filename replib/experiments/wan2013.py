@@ -185,11 +185,7 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
 
 def per_seed(runs: list[dict], metric: str = "test_error") -> dict[str, dict[int, float]]:
     """arm -> seed -> ``metric`` (arms that have it)."""
-    out: dict[str, dict[int, float]] = {}
-    for r in runs:
-        if metric in r["metrics"]:
-            out.setdefault(r["arm"], {})[r["seed"]] = r["metrics"][metric]
-    return out
+    return rule.by_seed(runs, metric)
 
 
 def summary(config: dict, runs: list[dict]) -> pd.DataFrame:
