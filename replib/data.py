@@ -45,7 +45,6 @@ import io
 import os
 import pickle
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -53,6 +52,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .results import atomic_file
 
 MIRROR_ENV = "REPLIB_DATA_MIRROR"
 CACHE_ENV = "REPLIB_DATA_DIR"
@@ -517,8 +518,8 @@ def _decoded(stem: str, source_hash: str, decode) -> tuple[np.ndarray, np.ndarra
         with contextlib.suppress(*_ARCHIVE_ERRORS), np.load(target, allow_pickle=False) as z:
             return z["images"], z["labels"]
     images, labels = decode()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save_npz(target, images=images, labels=labels)
+    with atomic_file(target, "wb") as f:  # a unique temporary name: two processes may decode at once
+        np.savez(f, images=images, labels=labels)
     return images, labels
 
 
@@ -565,20 +566,6 @@ def _decode_cifar10_tarball(path: Path, relpath: str, split: str) -> tuple[np.nd
         raise _integrity_error(path, relpath, f"is not a readable CIFAR-10 python tarball "
                                               f"({type(exc).__name__}: {exc})") from None
     return np.concatenate(data), np.asarray(labels, dtype=np.int64)
-
-
-def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write under a unique temporary name in the same folder, then move into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # --------------------------------------------------------------------------- Penn Treebank

@@ -35,7 +35,7 @@ import time
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
 import torch
 from filelock import FileLock, Timeout
@@ -102,24 +102,33 @@ def _owner_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock-owner")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it over ``path``.
+@contextmanager
+def atomic_file(path: Path, mode: str = "w") -> Iterator[IO]:
+    """A file to write ``path`` through: a unique temporary file beside it, renamed over ``path`` when the
+    body succeeds (mode 0644) and deleted when it fails.
 
-    A crash mid-write leaves the previous file intact, never a truncated one.
+    A crash mid-write leaves the previous file intact, never a truncated one, and two
+    processes writing the same path never share a temporary file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, mode) as f:
             os.fchmod(f.fileno(), FILE_MODE)  # mkstemp creates 0600; the book's builder may be another user
-            json.dump(data, f, indent=1, allow_nan=False)
-            f.write("\n")
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path) as f:
+        json.dump(data, f, indent=1, allow_nan=False)
+        f.write("\n")
 
 
 _CONFLICT = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
@@ -146,27 +155,13 @@ def read_json(path: Path) -> dict | None:
             line = text.count("\n", 0, conflict.start()) + 1
             what = (f"holds unresolved merge-conflict markers ({conflict.group(1)} at line {line}); "
                     f"keep one side of the conflict whole, since a mix of two results is neither")
-        elif _unclosed(text):
+        elif error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string"):
+            # the parser ran out of text: the file stops before the JSON is complete
             what = (f"is truncated: the JSON stops before it is complete, inside an unclosed object, array or "
                     f"string ({error.msg}: line {error.lineno}, column {error.colno})")
         else:
             what = f"is not valid JSON ({error.msg}: line {error.lineno}, column {error.colno})"
         raise ResultFileError(_unreadable(path, what)) from None
-
-
-def _unclosed(text: str) -> bool:
-    """Whether ``text`` ends inside a JSON string, object or array: what a cut-off file looks like."""
-    depth, inside, escaped = 0, False, False
-    for char in text:
-        if inside:
-            escaped, inside = (False, True) if escaped else (char == "\\", char != '"')
-        elif char == '"':
-            inside = True
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-    return inside or depth > 0
 
 
 def read_result(path: Path, keys: tuple[str, ...] = RESULT_KEYS) -> dict | None:
@@ -242,6 +237,11 @@ def runs_digest(runs: list[dict]) -> str:
     """SHA-256 of the runs as stored: recorded when a result is written, so any later edit shows."""
     text = json.dumps(normalise(runs), sort_keys=True, allow_nan=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def runs_intact(result: dict) -> bool:
+    """Whether ``result``'s runs are those it was written with (their digest matches the recorded one)."""
+    return runs_digest(result["runs"]) == result["provenance"].get("runs_sha256")
 
 
 def git_state() -> dict:

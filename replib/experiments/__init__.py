@@ -244,7 +244,7 @@ def verify(module: ModuleType, result: dict, path: Path) -> None:
     fix = f"rerun with `make reproduce PAPER={module.PAPER} PROFILE={result['profile']}`"
     if result["paper"] != module.PAPER:
         raise StaleResultError(f"{path}: it is a result of {result['paper']!r}, not of {module.PAPER!r}; {fix}")
-    if store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
+    if not store.runs_intact(result):
         raise StaleResultError(f"{path}: its runs are not those it was written with (edited, added or deleted "
                                f"after training; their digest differs); {fix}")
     have = [(r["arm"], r["seed"]) for r in result["runs"]]
@@ -411,7 +411,7 @@ def _donors(module: ModuleType, profile: str, path: Path) -> list[dict]:
 def _intact(result: dict | None, path: Path) -> dict | None:
     """``result`` if its runs are those it was written with (their digest), else None, with a note: runs
     edited after training are never carried into a new result."""
-    if result is not None and store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
+    if result is not None and not store.runs_intact(result):
         print(f"not reusing finished runs from {path}: they are not those it was written with "
               f"(edited after training)", file=sys.stderr)
         return None
@@ -429,15 +429,15 @@ def reanalyse(paper: str, profile: str = "cpu", *, results_dir: Path | None = No
     """
     module = get(paper)
     path = store.result_path(paper, check_profile(profile), results_dir)
-    if not path.exists():
-        raise ResultUnavailableError(f"{path} does not exist, and reanalyse never trains: "
+    missing = ResultUnavailableError(f"{path} does not exist, and reanalyse never trains: "
                                      f"run `make reproduce PAPER={paper} PROFILE={profile}` first")
+    if not path.exists():  # checked before the lock, which would create the paper's folder
+        raise missing
     with store.locked(path):
         result = store.read_result(path)
         if result is None:
-            raise ResultUnavailableError(f"{path} does not exist, and reanalyse never trains: "
-                                         f"run `make reproduce PAPER={paper} PROFILE={profile}` first")
-        if store.runs_digest(result["runs"]) != result["provenance"].get("runs_sha256"):
+            raise missing
+        if not store.runs_intact(result):
             raise StaleResultError(f"{path}: its runs are not those it was written with; reanalysing would bless "
                                    f"them. Rerun with `make reproduce PAPER={paper} PROFILE={profile}`")
         result["claims"] = store.normalise(module.claims(result["config"], result["runs"]))
