@@ -130,8 +130,3 @@ def _allowed(spec: type[BaseModel], loc: tuple) -> list[str]:
             return sorted(model.model_fields)
         model = annotation
     return sorted(model.model_fields)
-
-
-def describe_spec(spec: type[Spec]) -> dict[str, str]:
-    """Each config key with its description, for docs and ``--help``."""
-    return {name: field.description or "" for name, field in spec.model_fields.items()}

@@ -93,11 +93,6 @@ def apart_table(result: dict) -> pd.DataFrame | None:
     return table
 
 
-def verdicts_table() -> pd.DataFrame:
-    """The verdict vocabulary, as every chapter uses it."""
-    return pd.DataFrame({"verdict": list(rule.VERDICTS), "when": list(rule.VERDICTS.values())}).set_index("verdict")
-
-
 def figure(module: ModuleType, result: dict, name: str):
     """Figure ``name`` of ``module`` in the house style, exported as ``<paper>-<name>.png`` / ``.svg``."""
     use_house_style()
