@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from scipy import stats
@@ -69,21 +71,37 @@ def test_a_member_trains_as_the_same_net_trained_alone(bound):
         assert max(float(w.detach().norm(dim=1).max()) for w in stack.hidden_weights) <= bound + 1e-5
 
 
-def test_members_draw_independent_masks_at_the_drop_rate():
-    """p = 0.5 on 3 members x 64 examples x 16 units: each member's kept share passes a binomial test (alpha 0.001),
-    and two members' masks agree no more often than chance would have them (binomial, alpha 0.001)."""
-    seeding.seed_everything(0)
-    stack = StackedMLP.from_members([lone(s, p_hidden=0.5) for s in SEEDS]).train()
-    h = torch.ones(len(SEEDS), 64, 16)
-    from replib.methods import dropout
+def test_members_draw_independent_masks_at_the_drop_rate(monkeypatch):
+    """Three copies of one net, p = 0.5, hidden layer 1 (64 examples x 16 units, its active units): in eval the
+    members agree exactly; in training each member's kept share passes a binomial test (alpha 0.001), and two
+    members' masks agree no more often than chance would have them (binomial, alpha 0.001)."""
+    from replib import ensemble
 
-    masks = dropout(h, 0.5, True) > 0
-    for m in range(len(SEEDS)):
-        kept = int(masks[m].sum())
-        assert stats.binomtest(kept, masks[m].numel(), 0.5).pvalue > 1e-3
-    agree = int((masks[0] == masks[1]).sum())
-    assert stats.binomtest(agree, masks[0].numel(), 0.5).pvalue > 1e-3
-    assert stack.p_hidden == 0.5
+    drawn = []
+
+    def recording(x, p, training):
+        out = ensemble_dropout(x, p, training)
+        drawn.append((x, out))
+        return out
+
+    ensemble_dropout = ensemble.dropout
+    monkeypatch.setattr(ensemble, "dropout", recording)
+    same = lone(0, p_hidden=0.5)
+    stack = StackedMLP.from_members([same, copy.deepcopy(same), copy.deepcopy(same)])
+    x = data()[0][:64].expand(3, 64, 20)
+    out = stack.eval()(x)
+    assert torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+    drawn.clear()
+    seeding.seed_everything(0)
+    stack.train()(torch.randn(3, 64, 20))
+    x, out = drawn[1]  # drawn[0] is the input layer (p = 0, nothing dropped)
+    active = (x[0] != 0) & (x[1] != 0)  # where a unit is silent, a drop cannot be seen
+    kept = out != 0
+    for m in range(3):
+        seen = x[m] != 0
+        assert stats.binomtest(int(kept[m][seen].sum()), int(seen.sum()), 0.5).pvalue > 1e-3
+    agree = int((kept[0][active] == kept[1][active]).sum())
+    assert stats.binomtest(agree, int(active.sum()), 0.5).pvalue > 1e-3
 
 
 def test_split_curves_gives_each_member_its_own_values():
