@@ -73,6 +73,7 @@ NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 DropProbability = Annotated[float, Field(ge=0, lt=1)]  # p = 1 would drop everything
 Probability = Annotated[float, Field(ge=0, le=1)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]  # a point of a schedule, as a fraction of the run
+Share = Annotated[float, Field(gt=0, le=1)]  # a part of a whole, the whole included
 Fractions = Annotated[list[Fraction], AfterValidator(_increasing)]
 Widths = Annotated[list[PositiveInt], Field(min_length=1)]  # `hidden`: units per layer, always a list
 Device = Annotated[str, AfterValidator(_device)]

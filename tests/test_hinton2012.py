@@ -26,10 +26,27 @@ def outcomes(runs) -> dict[str, str]:
     return {c["id"]: c["outcome"] for c in exp.claims({}, runs)}
 
 
-def test_schedule_is_compressed_to_the_epoch_budget():
-    assert resolve(epochs=30)["lr_decay"] ** 30 == pytest.approx(0.998**3000)
-    assert resolve("paper")["lr_decay"] == pytest.approx(0.998)
-    assert resolve(lr_decay=0.9)["lr_decay"] == 0.9  # an explicit rate is kept
+def test_every_arm_follows_the_papers_per_epoch_schedule_whatever_its_share():
+    cfg = resolve("cpu")
+    assert cfg["lr_decay"] == 0.998 and cfg["epochs"] == 150
+    assert {arm: exp.arm_epochs(cfg, arm) for arm in cfg["arms"]} == {"none": 50, "hidden": 150, "input+hidden": 150}
+    assert len({spec["lr"] for spec in cfg["arms"].values()}) == 1  # one learning rate for every arm
+    full, early = exp.schedule(cfg, "hidden"), exp.schedule(cfg, "none")
+    for epoch in (0, 10, 24, 25, 49):
+        assert early(epoch, 50) == full(epoch, 150)  # the short arm runs the first epochs of the same schedule
+    assert full(0, 150) == {"lr": 1.0, "momentum": 0.5, "dampening": 0.5}
+    assert full(25, 150)["momentum"] == 0.99 and full(24, 150)["momentum"] < 0.99  # ramp over a sixth of 150
+    assert full(149, 150)["lr"] == pytest.approx(0.998**149)
+    assert exp.schedule(resolve("paper"), "none")(499, 3000)["momentum"] < 0.99 <= \
+        exp.schedule(resolve("paper"), "none")(500, 3000)["momentum"]  # the paper's 500 epochs
+
+
+def test_an_arms_share_is_overridden_alone():
+    cfg = resolve("cpu", arms={"hidden": {"share": 0.5}})
+    assert cfg["arms"]["hidden"] == {**resolve("cpu")["arms"]["hidden"], "share": 0.5}
+    assert cfg["arms"]["none"]["share"] == pytest.approx(1 / 3)  # the profile's, kept
+    with pytest.raises(ConfigError, match=r"arms.none.share = 1.5: Input should be less than or equal to 1"):
+        resolve(arms={"none": {"share": 1.5}})
 
 
 def test_unknown_override_is_rejected_with_allowed_keys():
@@ -92,7 +109,8 @@ def test_one_seed_decides_nothing():
 
 
 def test_facts_quote_the_result():
-    result = {"runs": fake_runs(PAPERS_PATTERN), "config": {"epochs": 6}}
+    result = {"runs": fake_runs(PAPERS_PATTERN), "config": resolve("cpu", epochs=6)}
     facts = exp.facts(result)
     assert facts["final_hidden"] == "130.3 ± 2.5 errors (3 seeds)" and facts["epochs"] == "6"
+    assert facts["none_epochs"] == "2" and facts["ramp_epochs"] == "1"
 

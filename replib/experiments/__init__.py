@@ -29,7 +29,7 @@ import torch
 from .. import results as store
 from .. import seeding
 from ..progress import bar as progress_bar
-from .._validate import ConfigError, Spec, validate_config
+from .._validate import ConfigError, Spec, SubSpec, validate_config
 from ..claims import verdict  # noqa: F401  (re-exported: the verdict of a result's claims)
 
 # Published chapters: each has a committed `cpu` result and a page in the book.
@@ -124,23 +124,47 @@ def check_threads(threads: object) -> int | None:
 def resolve(module: ModuleType, profile: str, seeds: int | None = None, **overrides) -> tuple[dict, list[int]]:
     """The validated config of ``module`` at ``profile`` with ``overrides``, and the seed list.
 
-    An override of ``None`` means "the profile's value"; a dict override of a nested
-    sub-config is merged into the profile's (``cifar={"p": 0.3}`` changes only ``p``; an
-    entry of ``None`` inside it keeps the profile's too).
+    An override of ``None`` means "the profile's value". A dict, in a profile or an
+    override, is merged key by key, at every depth, into the value it changes (the spec's
+    default, then the profile's): ``cifar={"p": 0.3}`` changes only ``p``, and
+    ``arms={"none": {"share": 0.5}}`` only that arm's share; an entry of ``None`` inside
+    it keeps the value it would replace.
     Unknown keys and values of the wrong type or range raise
     :class:`replib._validate.ConfigError` naming them.
     """
-    values = {**module.PROFILES[check_profile(profile)]}
-    profile_seeds = values.pop("seeds")
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v is not None} or None
-            if value is not None and isinstance(values.get(key), dict):
-                value = {**values[key], **value}
-        if value is not None:
-            values[key] = value
+    values = {}
+    for layer in (module.PROFILES[check_profile(profile)], overrides):
+        for key, value in layer.items():
+            if key == "seeds":
+                continue
+            if isinstance(value, dict):
+                value = _merged(values[key] if key in values else _default(module.Config, key), value)
+            if value is not None:
+                values[key] = value
     config = validate_config(module.Config, values, what=f"{module.PAPER} config")
-    return config, seed_list(seeds if seeds is not None else profile_seeds)
+    return config, seed_list(seeds if seeds is not None else module.PROFILES[profile]["seeds"])
+
+
+def _default(spec: type[Spec], key: str) -> Any:
+    """The default of ``spec``'s field ``key`` as plain data (None for an unknown key: validation names it)."""
+    field = spec.model_fields.get(key)
+    if field is None:
+        return None
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, dict):
+        return {k: v.model_dump() if isinstance(v, SubSpec) else v for k, v in default.items()}
+    return default.model_dump() if isinstance(default, SubSpec) else default
+
+
+def _merged(base: Any, update: dict) -> dict | None:
+    """``update`` laid over ``base`` key by key at every depth; ``None`` entries keep ``base``'s."""
+    out = dict(base) if isinstance(base, dict) else {}
+    for key, value in update.items():
+        if isinstance(value, dict):
+            value = _merged(out.get(key), value)
+        if value is not None:
+            out[key] = value
+    return out or None
 
 
 def is_default(module: ModuleType, profile: str, config: dict, seeds: list[int]) -> bool:
