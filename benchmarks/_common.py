@@ -21,10 +21,14 @@ def parser(doc: str, *, repeats: int, threads: int | list[int] = 2) -> argparse.
 
 
 def begin(args: argparse.Namespace):
-    """Start a benchmark: seed torch, set its threads (when one count is given) and return the start time
-    and load average that :func:`write` records."""
+    """Start a benchmark: seed torch, set its threads (when one count is given) and the CPU numerics every
+    run uses (:func:`replib.train.flush_denormals`), and return the start time and load average that
+    :func:`write` records."""
     import torch
 
+    from replib.train import flush_denormals
+
+    flush_denormals()
     torch.manual_seed(args.seed)
     if isinstance(args.threads, int):
         torch.set_num_threads(args.threads)

@@ -269,10 +269,15 @@ def hardware(device: str) -> dict:
         pass
     info = {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "bf16_native": bool(flags & {"avx512_bf16", "amx_bf16"}), "torch_threads": torch.get_num_threads(),
-            "device": device}
+            "denormals_flushed": denormals_flushed(), "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
+
+
+def denormals_flushed() -> bool:
+    """Whether CPU arithmetic in this process flushes denormal floats to zero (:func:`replib.train.flush_denormals`)."""
+    return (torch.tensor([1e-39]) * 1.0).item() == 0.0
 
 
 def load_average() -> float | None:

@@ -7,13 +7,13 @@ import re
 import types
 
 import pytest
-
 import torch
 
 from replib import claims as rule
 from replib import experiments
 from replib import results as store
 from replib._validate import ConfigError, PositiveInt, Spec, SubSpec
+from replib.train import flush_denormals
 
 
 class FakeConfig(Spec):
@@ -56,6 +56,7 @@ def test_result_file_has_every_documented_field():
     assert set(result["provenance"]) >= {"commit", "versions", "hardware", "wall_seconds", "started", "resumed"}
     assert set(result["provenance"]["load_average_1min"]) == {"start", "end"}  # a reader can see the run was quiet
     assert isinstance(result["provenance"]["hardware"]["bf16_native"], bool)
+    assert result["provenance"]["hardware"]["denormals_flushed"] is True  # the runner trains with them flushed
     assert result["seeds"] == [0, 1]
     assert [(r["arm"], r["seed"]) for r in result["runs"]] == [("a", 0), ("bb", 0), ("a", 1), ("bb", 1)]
     assert all({"arm", "seed", "commit", "metrics", "curves", "wall_seconds"} <= set(r) for r in result["runs"])
@@ -254,3 +255,14 @@ def test_none_inside_a_nested_override_keeps_the_profiles_value():
     module.PROFILES = {p: {"seeds": 1} for p in experiments.PROFILES}
     assert experiments.resolve(module, "smoke", inner={"p": None, "epochs": 4})[0]["inner"] == {"p": 0.5, "epochs": 4}
     assert experiments.resolve(module, "smoke", inner={"p": None})[0]["inner"] == {"p": 0.5, "epochs": 1}
+
+
+def test_denormals_are_recorded_as_they_are():
+    try:
+        torch.set_flush_denormal(False)
+        tiny = torch.tensor([1e-39])  # a float32 denormal (made while they are kept)
+        assert (tiny * 1.0).item() > 0 and store.hardware("cpu")["denormals_flushed"] is False
+        assert flush_denormals() is True
+        assert (tiny * 1.0).item() == 0.0 and store.hardware("cpu")["denormals_flushed"] is True
+    finally:
+        flush_denormals()

@@ -29,6 +29,7 @@ import torch
 from .. import results as store
 from .. import seeding
 from ..progress import bar as progress_bar
+from ..train import flush_denormals
 from .._validate import ConfigError, Spec, SubSpec, validate_config
 from ..claims import verdict  # noqa: F401  (re-exported: the verdict of a result's claims)
 
@@ -337,6 +338,7 @@ def run(
         )
     if threads is not None:
         torch.set_num_threads(threads)
+    flush_denormals()
     with store.locked(path):
         if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
             return cached  # another run finished it while this one waited for the lock
