@@ -54,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default: the profile's)")
     rep.add_argument("--device", type=device, default=None, help="cpu, cuda or cuda:N (default: the profile's)")
     rep.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    rep.add_argument("--stack", action="store_true",
+                     help="train the seeds of each arm together as one stacked ensemble, where the experiment can "
+                          "(faster where small nets leave the cores idle: see benchmarks/bench_ensemble.py)")
     rep.add_argument("--rerun", action="store_true",
                      help="ignore cached and partial results and run everything; an unreadable result file is moved aside")
     ana = sub.add_parser("reanalyse", parents=[debug],
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def reproduce(args: argparse.Namespace) -> int:
     result = experiments.run(args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads,
-                             device=args.device)
+                             stack=args.stack, device=args.device)
     if result.written:
         print(f"wrote {result.path} ({len(result.trained)} of {len(result['runs'])} runs trained now; "
               f"{result['provenance']['wall_seconds']:.0f} s of training in all)")

@@ -133,10 +133,11 @@ def stacked_minibatches(data: tuple[torch.Tensor, torch.Tensor], batch_size: int
 
 
 def stacked_cross_entropy(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """The sum over members of each member's mean cross-entropy: each member gets exactly its own gradient."""
+    """Each member's mean cross-entropy, shape ``(M,)``: :func:`replib.train.fit` minimises their sum, so
+    each member gets exactly its own gradient, and records each member's training loss."""
     x, y = batch
     logits = model(x)
-    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1).sum()
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
 
 
 def stacked_classification_monitor(data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 10_000):
@@ -155,16 +156,7 @@ def stacked_classification_monitor(data: tuple[torch.Tensor, torch.Tensor], batc
 
 
 def split_curves(curves: dict[str, list], members: int) -> list[dict[str, list]]:
-    """:func:`replib.train.fit`'s curves of a stack, one dict per member: per-member values (lists) are
-    split, shared ones (epoch, schedule, timings) copied; ``train_loss`` is the stack's sum divided by
-    ``members``, the mean member's loss."""
-    out = []
-    for m in range(members):
-        member = {}
-        for key, values in curves.items():
-            if key == "train_loss":
-                member[key] = [v / members for v in values]
-            else:
-                member[key] = [v[m] if isinstance(v, list) else v for v in values]
-        out.append(member)
-    return out
+    """:func:`replib.train.fit`'s curves of a stack, one dict per member: per-member values (lists, such as
+    ``train_loss`` and the monitor's metrics) are split, shared ones (epoch, schedule, timings) copied."""
+    return [{key: [v[m] if isinstance(v, list) else v for v in values] for key, values in curves.items()}
+            for m in range(members)]

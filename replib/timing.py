@@ -8,9 +8,10 @@ machine are not comparable across runs: the published ones were taken on a quiet
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 
 def interleaved_step_seconds(candidates: dict[str, Callable[[], object]], steps: int, warmup: int = 1,
@@ -37,3 +38,17 @@ def interleaved_step_seconds(candidates: dict[str, Callable[[], object]], steps:
 def interleaved_median(candidates: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds per call of each candidate, one warm-up round, ``repeats`` timed rounds."""
     return {name: statistics.median(ts) for name, ts in interleaved_step_seconds(candidates, repeats).items()}
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Inside: torch's CPU thread count set to ``threads`` (None: left as it is); after: restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -216,7 +216,10 @@ def fit(
         batches: the minibatches of each epoch (:func:`minibatches` for in-memory tensors).
         optimizer: any torch optimiser; ``schedule(epoch, epochs)`` sets its param-group
             settings at the start of every epoch (:func:`sgd_schedule`, :func:`adam_schedule`).
-        loss: ``loss(model, batch)``, the scalar minimised (default: :func:`cross_entropy`).
+        loss: ``loss(model, batch)``, the scalar minimised (default: :func:`cross_entropy`); or,
+            for a stack of ``M`` nets (:mod:`replib.ensemble`), one mean loss per member, shape
+            ``(M,)``, whose sum is minimised (each member gets exactly its own gradient) and
+            whose ``train_loss`` is then a list over members.
         before_step: called after ``backward`` and before the update (e.g. :func:`clip_grad_norm`).
         after_step: called after every update (e.g. :func:`max_norm`).
         monitor: metrics of a held-out split (:func:`classification_monitor`), taken in
@@ -248,19 +251,20 @@ def fit(
         for batch in batches(epoch):
             value = loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
-            value.backward()
+            (value if value.ndim == 0 else value.sum()).backward()
             if before_step is not None:
                 before_step()
             optimizer.step()
             if after_step is not None:
                 after_step()
-            n = len(batch[-1])
+            n = len(batch[-1]) if value.ndim == 0 else batch[-1].shape[1]  # a stack's labels are (M, B)
             term = value.detach() * n
             loss_sum = term if loss_sum is None else loss_sum + term
             count += n
         if count == 0:
             raise ValueError(f"epoch {epoch + 1} had no minibatches")
-        train_loss = float(loss_sum) / count  # synchronises, so the training time below is complete
+        mean_loss = loss_sum / count
+        train_loss = mean_loss.tolist()  # synchronises, so the training time below is complete
         trained = time.perf_counter()
         measured = {}
         if monitor is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
@@ -269,7 +273,7 @@ def fit(
             measured = monitor(model)
             model.train(was_training)
             bar.set_postfix({k: f"{v:.4g}" for k, v in measured.items() if isinstance(v, (int, float))},
-                            loss=f"{train_loss:.3f}")
+                            loss=f"{float(mean_loss.mean()):.3f}")
         curves["epoch"].append(epoch + 1)
         for key, value in settings.items():
             record(key, value)

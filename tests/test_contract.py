@@ -25,6 +25,8 @@ def test_module_implements_the_experiment_protocol(paper):
     assert module.PAPER == paper
     assert issubclass(module.Config, Spec)
     assert not hasattr(module, "resolve"), "the runner resolves configs"
+    has = {name: callable(getattr(module, name, None)) for name in ("build_net", "run_stack")}
+    assert len(set(has.values())) == 1, f"stacked training needs both build_net and run_stack: {has}"
 
 
 @pytest.mark.parametrize("paper", MODULES)

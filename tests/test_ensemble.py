@@ -67,6 +67,7 @@ def test_a_member_trains_as_the_same_net_trained_alone(bound):
         for a, b in zip(stack.member(m).parameters(), alone.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
         assert members[m]["monitor_errors"] == alone_curves["monitor_errors"]
+        assert members[m]["train_loss"] == pytest.approx(alone_curves["train_loss"], rel=1e-4)  # its own loss
     if bound:
         assert max(float(w.detach().norm(dim=1).max()) for w in stack.hidden_weights) <= bound + 1e-5
 
@@ -105,7 +106,8 @@ def test_members_draw_independent_masks_at_the_drop_rate(monkeypatch):
 
 
 def test_split_curves_gives_each_member_its_own_values():
-    curves = {"epoch": [1, 2], "lr": [0.1, 0.1], "train_loss": [3.0, 1.5], "monitor_error": [[1, 2, 3], [4, 5, 6]]}
+    curves = {"epoch": [1, 2], "lr": [0.1, 0.1], "train_loss": [[0.9, 1.0, 1.1], [0.4, 0.5, 0.6]],
+              "monitor_error": [[1, 2, 3], [4, 5, 6]]}
     members = split_curves(curves, 3)
     assert members[1] == {"epoch": [1, 2], "lr": [0.1, 0.1], "train_loss": [1.0, 0.5], "monitor_error": [2, 5]}
 

@@ -258,7 +258,7 @@ NAMESPACE = {"profile": "smoke", "seeds": None, "device": "cpu", "rerun": True, 
 # --------------------------------------------------------------------------- flags and parameters
 
 
-@pytest.mark.parametrize("name", ["rerun", "progress"])
+@pytest.mark.parametrize("name", ["rerun", "progress", "stack"])
 @pytest.mark.parametrize("text", ["false", "true", "False"])
 def test_a_flag_given_as_text_is_refused_saying_how_to_pass_it(name, text):
     """`-p rerun false` reaches the notebook as the string 'false', which is truthy."""

@@ -53,9 +53,10 @@ def test_old_flat_names_rejected_with_the_new_ones_listed(override, match):
 # --------------------------------------------------------------------------- claims on fake runs
 
 
-def fake_runs(miss, relu_far, tanh_far, upright, peak, not_1=(4, 4, 4)) -> list[dict]:
+def fake_runs(miss, relu_far, tanh_far, upright, peak, not_1=(4, 4, 4), via=(5, 5, 5)) -> list[dict]:
     """Three seeds; per-seed values give the standard net's miss at the last real month (real value 3.0),
-    the ReLU and TanH spreads far from the data (0.1 on the data, 0.2 near it), and the rotated digit's sds."""
+    the ReLU and TanH spreads far from the data (0.1 on the data, 0.2 near it), and the rotated digit's sds;
+    the digit's predicted classes are 1 upright, then ``via`` where one rotation is not 1, then 7."""
     gp = {"arm": "gp", "seed": 0, "metrics": {}, "curves": {
         "x_test": [1.8, 2.5, 3.0], "real_x": [1.9, 2.9], "real_y": [1.0, 3.0], "real_dates": ["1982-01", "1994-03"]}}
     runs = [gp]
@@ -64,7 +65,7 @@ def fake_runs(miss, relu_far, tanh_far, upright, peak, not_1=(4, 4, 4)) -> list[
                      "metrics": {"mc_sd_on_training_inputs": 0.1, "mc_sd_near": 0.2, "mc_sd_far": relu_far[seed]}})
         runs.append({"arm": "co2 tanh", "seed": seed, "curves": {},
                      "metrics": {"mc_sd_on_training_inputs": 0.1, "mc_sd_near": 0.2, "mc_sd_far": tanh_far[seed]}})
-        classes = [1] * (4 - not_1[seed]) + [7] * not_1[seed]
+        classes = [1] * (5 - not_1[seed]) + ([via[seed]] + [7] * (not_1[seed] - 1) if not_1[seed] else [])
         runs.append({"arm": "lenet", "seed": seed, "curves": {}, "metrics": {
             "predicted_class_by_angle": classes, "sd_of_predicted_probability_by_angle": [upright[seed], 0.05, peak[seed], 0.1]}})
     return runs
@@ -84,9 +85,10 @@ def test_every_claim_holds_when_every_seed_shows_the_papers_pattern():
 
 def test_claims_fail_when_every_seed_contradicts_the_paper():
     assert outcomes(miss=(0.2, 0.3, 0.25), relu_far=(0.12, 0.13, 0.14), tanh_far=(0.9, 1.0, 0.95),
-                    upright=(0.3, 0.35, 0.32), peak=(0.05, 0.06, 0.04)) == {
+                    upright=(0.3, 0.35, 0.32), peak=(0.05, 0.06, 0.04), via=(8, 3, 8)) == {
         "standard_dropout_gives_one_value": "holds", "standard_dropout_misses_far_from_data": "fails",
-        "relu_uncertainty_grows": "fails", "tanh_uncertainty_bounded": "fails", "rotation_uncertainty": "fails"}
+        "relu_uncertainty_grows": "fails", "tanh_uncertainty_bounded": "fails", "rotation_uncertainty": "fails",
+        "paper_class_sequence": "fails"}
 
 
 def test_rotation_claim_is_decided_per_seed_not_on_the_mean():
@@ -100,6 +102,24 @@ def test_tanh_claim_needs_tanh_below_relu_on_the_seeds():
 
 def test_a_prediction_that_never_leaves_class_1_fails_the_rotation_claim():
     assert outcomes(not_1=(0, 0, 0))["rotation_uncertainty"] == "fails"
+
+
+@pytest.mark.parametrize("classes,follows", [
+    ([1, 1, 5, 5, 7, 7], True), ([1, 5, 3, 7], True), ([1, 5, 7], True),
+    ([1, 1, 8, 7, 7], False),  # never 5
+    ([1, 7, 5, 7], True),  # 5 after a brief 7, then 7 again: 1, 5, 7 in order
+    ([1, 7, 5], False),  # ends at 5
+    ([5, 1, 5, 7], False),  # does not start upright at 1
+    ([1, 5, 7, 3], False), ([], False),
+])
+def test_the_papers_class_sequence_is_read_in_order(classes, follows):
+    assert exp.visits_in_order(classes) is follows
+
+
+def test_class_sequence_claim_is_decided_per_seed():
+    assert outcomes()["paper_class_sequence"] == "holds"
+    assert outcomes(via=(5, 5, 8))["paper_class_sequence"] == "inconclusive"  # two seeds of three
+    assert outcomes(via=(8, 2, 3))["paper_class_sequence"] == "fails"
 
 
 def test_standard_dropout_having_no_spread_is_a_check_not_counted():

@@ -16,7 +16,7 @@ def resolve(profile="cpu", **overrides) -> dict:
 
 def fake_runs(curves_by_arm: dict[str, list[list[int]]]) -> list[dict]:
     return [
-        {"arm": arm, "seed": s, "metrics": {"test_errors": c[-1]},
+        {"arm": arm, "seed": s, "metrics": {"test_errors": c[-1], "seconds_per_epoch": 4.0, "train_loss": 0.01},
          "curves": {"epoch": list(range(1, len(c) + 1)), "monitor_errors": c}}
         for arm, per_seed in curves_by_arm.items() for s, c in enumerate(per_seed)
     ]
@@ -113,4 +113,38 @@ def test_facts_quote_the_result():
     facts = exp.facts(result)
     assert facts["final_hidden"] == "130.3 ± 2.5 errors (3 seeds)" and facts["epochs"] == "6"
     assert facts["none_epochs"] == "2" and facts["ramp_epochs"] == "1"
+    assert facts["paper_net_epochs"] == "45,000" and facts["paper_cpu_days"] == "2"  # 45,000 x 4 s
+    assert facts["jitter_none"] == "27.7 ± 0.9 errors (3 seeds)"  # all 5 steps of the 6-epoch curves: 142 / 5, ...
 
+
+def test_epoch_to_epoch_change_is_over_the_last_epochs():
+    runs = fake_runs({"none": [[300, 100, 110, 100, 100]]})
+    assert exp.epoch_to_epoch(runs, last=3) == {"none": {0: pytest.approx(20 / 3)}}  # 10, 10, 0
+
+
+
+# --------------------------------------------------------------------------- stacked seeds
+
+
+def test_seeds_trained_stacked_give_the_runs_they_give_alone(needs_mnist):
+    """Two seeds of every arm at a tiny size, trained one at a time and as stacks: the same units and
+    metrics, each stacked member initialised as it is alone, and in distribution the same net."""
+    tiny = {"epochs": 2, "train_size": 1000, "test_size": 500, "seeds": 2, "progress": False}
+    alone = experiments.run(exp, "smoke", **tiny)
+    stacked = experiments.run(exp, "smoke", stack=True, rerun=True, **tiny)
+    assert [(r["arm"], r["seed"]) for r in stacked["runs"]] == [(r["arm"], r["seed"]) for r in alone["runs"]]
+    for a, s in zip(alone["runs"], stacked["runs"]):
+        assert "stacked_with" not in a and s["stacked_with"] == [0, 1]
+        assert set(s["metrics"]) == set(a["metrics"]) and set(s["curves"]) == set(a["curves"])
+        assert len(s["curves"]["epoch"]) == len(a["curves"]["epoch"]) == exp.arm_epochs(stacked["config"], a["arm"])
+        assert abs(s["metrics"]["test_errors"] - a["metrics"]["test_errors"]) < 40  # of 500: the same nets, other masks
+    none = [r for r in stacked["runs"] if r["arm"] == "none"]  # no dropout: the stack is exactly the nets alone
+    for a, s in zip([r for r in alone["runs"] if r["arm"] == "none"], none):
+        assert np.abs(np.subtract(s["curves"]["monitor_errors"], a["curves"]["monitor_errors"])).max() <= 2  # rounding
+        assert s["curves"]["train_loss"] == pytest.approx(a["curves"]["train_loss"], rel=1e-4)
+
+
+def test_stacking_an_experiment_that_cannot_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"stack=True: wan2013 cannot train its seeds stacked; the experiments that "
+                                         r"can: \['hinton2012'\]"):
+        experiments.run("wan2013", "smoke", stack=True)

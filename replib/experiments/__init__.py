@@ -59,6 +59,15 @@ class Experiment(Protocol):
     - ``claims(config, runs)``: the claims, built with :mod:`replib.claims`.
     - ``FIGURES`` / ``TABLES``: stable name -> function of the result returning a figure / DataFrame.
     - ``facts(result)``: name -> formatted text, the numbers the chapter's prose quotes.
+
+    Optionally, for experiments whose seeds of an arm can train as one stacked ensemble
+    (:mod:`replib.ensemble`), both of:
+
+    - ``build_net(config, arm)``: one arm's net, as ``run_one`` builds it (the runner seeds
+      before each call, so every member has the initialisation it would have alone);
+    - ``run_stack(config, arm, seeds, nets, progress)``: train ``nets`` (one per seed, in
+      order) together, each with its own data order and masks; return one
+      ``{"metrics", "curves"}`` per seed, as ``run_one`` would.
     """
 
     PAPER: str
@@ -296,6 +305,7 @@ def run(
     rerun: bool = False,
     threads: int | None = None,
     progress: bool = True,
+    stack: bool = False,
     results_dir: Path | None = None,
     **overrides,
 ) -> store.StoredResult:
@@ -312,6 +322,12 @@ def run(
     says which file (``.path``), whether this call wrote it (``.written``) and which
     units it trained (``.trained``).
 
+    ``stack``: train the pending seeds of each arm together as one stacked ensemble, for
+    experiments that provide ``build_net`` and ``run_stack`` (:class:`Experiment`). Whether it
+    pays depends on the machine (``benchmarks/bench_ensemble.py`` measures it); like the
+    device, it is not part of the result's key: a member is the net trained alone in
+    distribution, not bit for bit, and each run records the seeds it was stacked with.
+
     A stored result is verified (:func:`verify`) before it is returned. Finished (arm,
     seed) runs of the same config are never repeated: they are read back from the result
     or partial file (and, for a run with other seeds, from the profile's own result). A
@@ -324,8 +340,12 @@ def run(
     """
     check_flag(rerun, "rerun")
     check_flag(progress, "progress")
+    check_flag(stack, "stack")
     check_threads(threads)
     module = paper if isinstance(paper, ModuleType) else get(paper)
+    if stack and not stacks(module):
+        raise ValueError(f"stack=True: {module.PAPER} cannot train its seeds stacked; the experiments that can: "
+                         f"{[p for p in PAPERS + DRAFTS if stacks(get(p))]}")
     config, seed_ids = resolve(module, profile, seeds, **overrides)
     path = path_of(module, profile, config, seed_ids, results_dir)
     if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
@@ -342,7 +362,12 @@ def run(
     with store.locked(path):
         if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
             return cached  # another run finished it while this one waited for the lock
-        return _train(module, profile, config, seed_ids, path, rerun=rerun, progress=progress)
+        return _train(module, profile, config, seed_ids, path, rerun=rerun, progress=progress, stack=stack)
+
+
+def stacks(module: ModuleType) -> bool:
+    """Whether ``module`` can train the seeds of an arm as one stacked ensemble (``build_net`` and ``run_stack``)."""
+    return callable(getattr(module, "build_net", None)) and callable(getattr(module, "run_stack", None))
 
 
 def _stored(module: ModuleType, path: Path, config: dict, seeds: list[int]) -> store.StoredResult | None:
@@ -355,7 +380,7 @@ def _stored(module: ModuleType, path: Path, config: dict, seeds: list[int]) -> s
 
 
 def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], path: Path, *,
-           rerun: bool, progress: bool) -> store.StoredResult:
+           rerun: bool, progress: bool, stack: bool = False) -> store.StoredResult:
     """Run the units not yet done and write the result; the caller holds the lock on ``path``."""
     paper, partial = module.PAPER, store.partial_path(path)
     if rerun:
@@ -383,25 +408,46 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
     def pending() -> list[Unit]:
         return [unit for unit in units_of(module, config, seed_ids, done) if unit not in done]
 
-    def train(arm: str, seed: int) -> None:
-        seeding.seed_everything(seed)
-        tic = time.perf_counter()
-        out = module.run_one(config, arm, seed, progress=progress)
-        wall = round(time.perf_counter() - tic, 1)
+    def keep(arm: str, seed: int, out: dict, wall: float, **how) -> None:
         done[(arm, seed)] = store.normalise({"arm": arm, "seed": seed, "commit": code["commit"], "wall_seconds": wall,
-                                             "metrics": out["metrics"], "curves": out["curves"]})
+                                             **how, "metrics": out["metrics"], "curves": out["curves"]})
         trained.append((arm, seed))
+
+    def save_partial() -> None:  # an interrupted run keeps what it finished, and where it came from
         finished = list(done.values())
-        store.write_json_atomic(partial, {  # an interrupted run keeps what it finished, and where it came from
+        store.write_json_atomic(partial, {
             "paper": paper, "profile": profile, "config": config, "seeds": seed_ids,
             "provenance": store.provenance(config["device"], started,
                                            sum(r["wall_seconds"] for r in finished), code, resumed, load_at_start),
             "runs": finished,
         })
 
+    def train(arm: str, seeds: list[int]) -> None:
+        tic = time.perf_counter()
+        if len(seeds) == 1:
+            seeding.seed_everything(seeds[0])
+            keep(arm, seeds[0], module.run_one(config, arm, seeds[0], progress=progress),
+                 round(time.perf_counter() - tic, 1))
+        else:
+            nets = []
+            for seed in seeds:  # each member initialised as it would be alone
+                seeding.seed_everything(seed)
+                nets.append(module.build_net(config, arm))
+            seeding.seed_everything(seeds[0])  # the stack's masks
+            outs = module.run_stack(config, arm, seeds, nets, progress=progress)
+            wall = round((time.perf_counter() - tic) / len(seeds), 1)  # the stack's time, shared by its members
+            for seed, out in zip(seeds, outs, strict=True):
+                keep(arm, seed, out, wall, stacked_with=seeds)
+        save_partial()
+
     while todo := pending():  # more than one round only when later units depend on earlier runs
-        for arm, seed in progress_bar(todo, desc=f"{paper}/{profile} runs", unit="run", disable=not progress):
-            train(arm, seed)
+        groups: dict[str, list[int]] = {}
+        for arm, seed in todo:
+            groups.setdefault(arm, []).append(seed)
+        batches = [(arm, seeds) for arm, seeds in groups.items()] if stack else [(arm, [seed]) for arm, seed in todo]
+        for arm, seeds in progress_bar(batches, desc=f"{paper}/{profile} " + ("stacks" if stack else "runs"),
+                                       unit="stack" if stack else "run", disable=not progress):
+            train(arm, seeds)
 
     runs = [done[unit] for unit in units_of(module, config, seed_ids, done)]
     provenance = store.provenance(config["device"], started, sum(r["wall_seconds"] for r in runs), code, resumed,

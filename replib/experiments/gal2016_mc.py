@@ -93,6 +93,7 @@ PAPER_VALUES = [
 # spread far from the data at least twice that on the data; a TanH spread growing less than 1.5x across the grid;
 # "confident" below 0.1, "very uncertain" above 0.2 (sd of the winning probability); "leaves 1": a count above 0.5.
 MISS_SD, RELU_GROWTH, TANH_GROWTH, UPRIGHT_SD, PEAK_SD = 1.0, 2.0, 1.5, 0.1, 0.2
+PAPER_CLASS_SEQUENCE = (1, 5, 7)  # Figure 4: the winning class as the 1 rotates
 
 
 def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
@@ -256,6 +257,19 @@ def _run_lenet(config: dict, device: str, seed: int, progress: bool) -> dict:
 # --------------------------------------------------------------------------- analysis
 
 
+def visits_in_order(classes: list[int], sequence=PAPER_CLASS_SEQUENCE) -> bool:
+    """Whether the predicted ``classes`` (one per rotation) start at ``sequence[0]``, end at ``sequence[-1]`` and
+    pass through every class of ``sequence`` in its order; other classes may win in between.
+
+    ``[1, 1, 5, 5, 3, 7]`` visits 1 -> 5 -> 7; ``[1, 7, 7]`` (no 5), ``[1, 7, 5]`` (out of order) and
+    ``[1, 5, 7, 3]`` (ends elsewhere) do not.
+    """
+    if not classes or classes[0] != sequence[0] or classes[-1] != sequence[-1]:
+        return False
+    rest = iter(classes)
+    return all(any(c == wanted for c in rest) for wanted in sequence)
+
+
 def _by_arm(runs: list[dict], arm: str) -> list[dict]:
     return [r for r in runs if r["arm"] == arm]
 
@@ -274,6 +288,7 @@ def claim_values(runs: list[dict]) -> dict[str, dict[int, float]]:
         "upright_sd": {s: v["sd_of_predicted_probability_by_angle"][0] for s, v in m["lenet"].items()},
         "peak_sd": {s: max(v["sd_of_predicted_probability_by_angle"]) for s, v in m["lenet"].items()},
         "rotations_not_1": {s: sum(c != 1 for c in v["predicted_class_by_angle"]) for s, v in m["lenet"].items()},
+        "paper_sequence": {s: float(visits_in_order(v["predicted_class_by_angle"])) for s, v in m["lenet"].items()},
     }
 
 
@@ -311,6 +326,10 @@ def claims(config: dict, runs: list[dict]) -> list[dict]:
             rule.direction("leaves_class_1", "at least one rotation not classified 1", v["rotations_not_1"], 0.5,
                            claimed="greater", names=("rotations not classified 1", "0.5"), digits=1),
         ]),
+        rule.direction("paper_class_sequence", (
+            "As the 1 rotates, the MC-averaged prediction moves from 1 through 5 to 7, the paper's sequence: on each "
+            "seed it starts at 1, ends at 7 and is 5 somewhere in between (other classes may win on the way)."),
+            v["paper_sequence"], 0.5, claimed="greater", names=("follows 1 → 5 → 7 (1 yes, 0 no)", "0.5"), digits=1),
     ]
 
 
@@ -318,7 +337,8 @@ def facts(result: dict) -> dict[str, str]:
     """The numbers the chapter's prose quotes, formatted from the result."""
     runs, v = result["runs"], claim_values(result["runs"])
     gp, lenet = _by_arm(runs, "gp")[0], _by_arm(runs, "lenet")
-    out = {k: rule.per_seed(values, 0 if k == "rotations_not_1" else 3 if "sd" in k else 2) for k, values in v.items()}
+    out = {k: rule.per_seed(values, 0 if k in ("rotations_not_1", "paper_sequence") else 3 if "sd" in k else 2)
+           for k, values in v.items()}
     out.update({f"coverage_{arm.split()[1]}": rule.per_seed({r["seed"]: 100 * coverage(result, r) for r in _by_arm(runs, arm)}, 0)
                 for arm in CO2_ARMS})
     return {**out, "last_real_month": gp["curves"]["real_dates"][-1],

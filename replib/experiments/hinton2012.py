@@ -26,6 +26,8 @@ from pydantic import Field
 from .. import claims as rule
 from .. import data
 from .._validate import DropProbability, Fraction, PositiveFloat, PositiveInt, Probability, Share, Spec, SubSpec, Widths
+from ..ensemble import (StackedMLP, split_curves, stacked_classification_monitor, stacked_cross_entropy,
+                        stacked_max_norm, stacked_minibatches)
 from ..models import MLP
 from ..train import (at_epoch, classification_monitor, exponential_decay, fit, linear_ramp, max_norm, minibatches,
                      sgd_schedule)
@@ -113,28 +115,53 @@ PAPER_VALUES = [
 PLATEAU_ERRORS = 5
 # "About 130" and "about 110" are read as reached when ours is at most 10% above them.
 PAPER_LEVEL_SLACK = 0.10
+JITTER_EPOCHS = 20  # the closing stretch over which the prose measures how much a curve still moves
 
 
 def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
     return [(arm, seed) for seed in seeds for arm in config["arms"]]
 
 
+def build_net(config: dict, arm: str) -> MLP:
+    """One net of ``arm``, initialised from torch's global generator (the runner seeds it)."""
+    spec = config["arms"][arm]
+    model = MLP([784, *config["hidden"], 10], config["activation"], spec["p_input"], spec["p_hidden"], config["init_std"])
+    return model.to(config["device"])
+
+
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     """Train one net of ``arm`` (already seeded with ``seed``); return final metrics and per-epoch curves."""
     train, test = data.mnist_tensors(config["train_size"], config["test_size"], config["device"])
-    spec = config["arms"][arm]
-    model = MLP(
-        [784, *config["hidden"], 10], config["activation"], spec["p_input"], spec["p_hidden"], config["init_std"]
-    ).to(config["device"])
-    constraint = spec["max_sq_length"]
+    model, bound = build_net(config, arm), config["arms"][arm]["max_sq_length"]
     curves = fit(
         model, minibatches(train, config["batch_size"], seed),
         epochs=arm_epochs(config, arm),
-        optimizer=torch.optim.SGD(model.parameters(), lr=spec["lr"]),
+        optimizer=torch.optim.SGD(model.parameters(), lr=config["arms"][arm]["lr"]),
         schedule=schedule(config, arm),
-        after_step=max_norm([layer.weight for layer in model.hidden_layers], math.sqrt(constraint)) if constraint else None,
+        after_step=max_norm([layer.weight for layer in model.hidden_layers], math.sqrt(bound)) if bound else None,
         monitor=classification_monitor(test), progress=progress, desc=f"{arm} seed {seed}",
     )
+    return _outcome(curves)
+
+
+def run_stack(config: dict, arm: str, seeds: list[int], nets: list[MLP], progress: bool = True) -> list[dict]:
+    """Train ``nets`` (one per seed, built by :func:`build_net`) as one stacked ensemble; each member keeps its own
+    initialisation, data order (its seed's), masks and optimiser state (:mod:`replib.ensemble`)."""
+    train, test = data.mnist_tensors(config["train_size"], config["test_size"], config["device"])
+    stack, bound = StackedMLP.from_members(nets, config["activation"]), config["arms"][arm]["max_sq_length"]
+    curves = fit(
+        stack, stacked_minibatches(train, config["batch_size"], seeds),
+        epochs=arm_epochs(config, arm),
+        optimizer=torch.optim.SGD(stack.parameters(), lr=config["arms"][arm]["lr"]),
+        schedule=schedule(config, arm), loss=stacked_cross_entropy,
+        after_step=stacked_max_norm(stack.hidden_weights, math.sqrt(bound)) if bound else None,
+        monitor=stacked_classification_monitor(test), progress=progress, desc=f"{arm} seeds {seeds}",
+    )
+    return [_outcome(member) for member in split_curves(curves, len(seeds))]
+
+
+def _outcome(curves: dict) -> dict:
+    """A net's final metrics, from its curves."""
     metrics = {
         "test_errors": curves["monitor_errors"][-1],
         "test_error": curves["monitor_error"][-1],
@@ -194,6 +221,13 @@ def gains_after_plateau(runs: list[dict]) -> tuple[dict[int, int], dict[str, dic
     return stops, gains
 
 
+def epoch_to_epoch(runs: list[dict], last: int = JITTER_EPOCHS) -> dict[str, dict[int, float]]:
+    """Arm -> seed -> mean absolute change of the test errors from one epoch to the next over the ``last`` epochs:
+    how much a net still moves at the end of its run."""
+    return {arm: {r["seed"]: float(np.abs(np.diff(r["curves"]["monitor_errors"][-(last + 1):])).mean())
+                  for r in runs if r["arm"] == arm} for arm in dict.fromkeys(r["arm"] for r in runs)}
+
+
 def claims(config: dict, runs: list[dict]) -> list[dict]:
     """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds."""
     final = final_errors(runs)
@@ -237,6 +271,16 @@ def facts(result: dict) -> dict[str, str]:
     out["none_epochs"] = str(arm_epochs(cfg, "none"))
     out["ramp_epochs"] = str(at_epoch(cfg["momentum_ramp"], cfg["epochs"]))
     out["lr_end_factor"] = f"{cfg['lr_decay'] ** cfg['epochs']:.2f}"
+    out["paper_lr_end_factor"] = f"{PAPER_LR_DECAY ** PAPER_EPOCHS:.4f}"
+    for arm, per_seed in rule.by_seed(result["runs"], "train_loss").items():
+        out[f"train_loss_{arm.replace('+', '_')}"] = rule.mean_sd(per_seed.values(), 3)
+    out["jitter_epochs"] = str(JITTER_EPOCHS)
+    for arm, per_seed in epoch_to_epoch(result["runs"]).items():
+        out[f"jitter_{arm.replace('+', '_')}"] = rule.mean_sd(per_seed.values(), 1, " errors")
+    per_epoch = float(np.mean([r["metrics"]["seconds_per_epoch"] for r in result["runs"]]))
+    net_epochs = PAPER_EPOCHS * len(cfg["arms"]) * PROFILES["paper"]["seeds"]
+    out["paper_net_epochs"] = f"{net_epochs:,}"
+    out["paper_cpu_days"] = rule.fmt(net_epochs * per_epoch / 86_400, 0)
     out["paper_epochs_ratio"] = f"{PAPER_EPOCHS / cfg['epochs']:.0f}"
     return out
 
@@ -297,7 +341,8 @@ def figure(result: dict):
     secondary.set_ylabel("test error (%)")
     cfg = result["config"]
     ax.set_title(
-        f"MNIST 784-{'-'.join(map(str, cfg['hidden']))}-10 {cfg['activation']}, {cfg['epochs']} epochs, "
+        f"MNIST 784-{'-'.join(map(str, cfg['hidden']))}-10 {cfg['activation']}, "
+        f"{arm_epochs(cfg, 'hidden')} epochs with dropout, {arm_epochs(cfg, 'none')} without, "
         f"mean ± sd over {len(result['seeds'])} seeds ({result['profile']} profile)",
         fontsize=10,
     )
