@@ -29,9 +29,17 @@ def test_units_run_timing_once_and_accuracy_per_seed():
                                              ("per-sample", 1), ("batchwise", 1)]
 
 
-def test_schedule_is_compressed_to_the_epoch_budget():
-    config, _ = experiments.resolve(exp, "cpu", epochs=20)
-    assert config["lr_decay"] ** 20 == pytest.approx(math.exp(-0.01 * 200))
+def test_the_rate_decays_per_epoch_as_in_the_authors_code_whatever_the_length():
+    for epochs in (20, 130):
+        assert experiments.resolve(exp, "cpu", epochs=epochs)[0]["lr_decay"] == pytest.approx(math.exp(-0.01))
+    assert CONFIG["epochs"] >= 130
+
+
+def test_the_claims_setting_must_be_timed():
+    with pytest.raises(ValueError, match=r"timing.batch_sizes must include batch_size \(100\), the setting the timing "
+                                         r"claims are decided at, got \[1000\]"):
+        experiments.resolve(exp, "cpu", timing={"batch_sizes": [1000]})
+    assert exp.claims_setting(CONFIG) == (2, 100)
 
 
 @pytest.mark.parametrize("overrides,match", [
@@ -51,17 +59,33 @@ def test_timing_records_every_timed_step_of_every_method():
     assert {m: len(t) for m, t in steps.items()} == {m: 3 for m in exp.TIMING_METHODS}
 
 
-def fake_runs(errors: dict[str, list[float]], speedups: list[float], steps: bool = True) -> list[dict]:
-    """Accuracy runs with these errors; a timing run whose per-step speed-up is ``speedups[k]`` at ``WIDTHS[k]``."""
+def test_timing_covers_every_thread_count_batch_and_width_and_restores_the_threads():
+    import torch
+
+    config, _ = experiments.resolve(exp, "smoke", timing={"widths": [8, 16], "steps": 2, "warmup": 0,
+                                                          "batch_sizes": [100, 7], "threads": [2, 1]})
+    before = torch.get_num_threads()
+    rows = exp.run_one(config, "timing", 0, progress=False)["curves"]["timing"]
+    assert torch.get_num_threads() == before
+    assert [(r["threads"], r["batch_size"], r["n"]) for r in rows] == [
+        (t, b, n) for t in (2, 1) for b in (100, 7) for n in (8, 16)]
+    assert all(len(r["step_seconds"]["batchwise"]) == 2 for r in rows)
+
+
+def fake_runs(errors: dict[str, list[float]], speedups: list[float]) -> list[dict]:
+    """Accuracy runs with these errors; a timing run whose per-step speed-up is ``speedups[k]`` at ``WIDTHS[k]``
+    at the claims' setting (2 threads, batch 100), and 1.0 at batch 1000."""
     timing = []
     for n, s in zip(WIDTHS, speedups):
         batchwise = [0.01 * (1 + j) for j in JITTER]
         per_sample = [b * s * (1 - j / 2) for b, j in zip(batchwise, JITTER)]
-        row = {"n": n, "seconds_per_step": {"no dropout": 0.01, "per-sample": 0.01 * s, "batchwise": 0.01},
-               "speedup_vs_per_sample": s, "flop_ratio": exp.flop_ratio([784, n, n, 10], 0.0, 0.5)}
-        if steps:
-            row["step_seconds"] = {"no dropout": batchwise, "per-sample": per_sample, "batchwise": batchwise}
-        timing.append(row)
+        row = {"threads": 2, "batch_size": 100, "n": n, "speedup_vs_per_sample": s,
+               "seconds_per_step": {"no dropout": 0.01, "per-sample": 0.01 * s, "batchwise": 0.01},
+               "step_seconds": {"no dropout": batchwise, "per-sample": per_sample, "batchwise": batchwise},
+               "flop_ratio": exp.flop_ratio([784, n, n, 10], 0.0, 0.5)}
+        other = {**row, "batch_size": 1000, "speedup_vs_per_sample": 1.0,  # another setting: never decides a claim
+                 "step_seconds": {m: [0.01] * len(JITTER) for m in exp.TIMING_METHODS}}
+        timing += [row, other]
     runs = [{"arm": "timing", "seed": 0, "metrics": {}, "curves": {"timing": timing}}]
     return runs + [{"arm": arm, "seed": s, "metrics": {"test_error": e}} for arm, per_seed in errors.items()
                    for s, e in enumerate(per_seed)]
@@ -89,12 +113,6 @@ def test_worse_on_every_seed_by_nearly_the_margin_is_not_equivalence():
     """The committed run's pattern: batchwise worse on every seed by 0.15-0.18 points, a margin of 0.2."""
     errors = {"per-sample": [1.32, 1.34, 1.36], "batchwise": [1.48, 1.52, 1.51]}
     assert outcomes(fake_runs(errors, AS_PREDICTED))["accuracy_within_margin"] == "inconclusive"
-
-
-def test_timings_without_per_step_times_decide_nothing():
-    runs = fake_runs(CLOSE, [1.5, 1.4, 1.3], steps=False)
-    out = outcomes(runs)
-    assert (out["speedup_grows_with_width"], out["speedup_reaches_flop_prediction"]) == ("inconclusive", "inconclusive")
 
 
 def test_timing_claims_pair_timed_steps_and_say_so():
