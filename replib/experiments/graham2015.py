@@ -243,9 +243,13 @@ def facts(result: dict) -> dict[str, str]:
                speedups=", ".join(f"{rule.fmt(s)} (n = {n})" for n, s in timing["measured speed-up"].items()),
                claims_threads=str(threads), claims_batch=str(batch), epochs=str(result["config"]["epochs"]))
     whole = timing_table(result)
-    for (t, b), rows in whole.groupby(level=["threads", "batch"]):
-        out[f"speedup_at_t{t}_b{b}"] = rule.fmt(rows.loc[(t, b, at), "measured speed-up"]) if (t, b, at) in rows.index \
-            else "—"
+    largest = max(result["config"]["timing"]["batch_sizes"])
+    out["large_batch"] = str(largest)
+    for (t, b, n), row in whole.iterrows():  # at n = `at`: the training batch and the largest timed, per thread count
+        for name, wanted in (("train", batch), ("large", largest)):
+            if n == at and b == wanted:
+                out[f"speedup_{name}_batch_t{t}"] = rule.fmt(row["measured speed-up"])
+                out[f"share_{name}_batch_t{t}"] = rule.fmt(row["share of FLOP prediction"])
     return out
 
 
