@@ -242,14 +242,12 @@ def facts(result: dict) -> dict[str, str]:
                    c for c in result["claims"] if c["id"] == "speedup_reaches_flop_prediction")["evidence"]["replication"],
                speedups=", ".join(f"{rule.fmt(s)} (n = {n})" for n, s in timing["measured speed-up"].items()),
                claims_threads=str(threads), claims_batch=str(batch), epochs=str(result["config"]["epochs"]))
-    whole = timing_table(result)
-    largest = max(result["config"]["timing"]["batch_sizes"])
+    whole, largest = timing_table(result), max(result["config"]["timing"]["batch_sizes"])
     out["large_batch"] = str(largest)
-    for (t, b, n), row in whole.iterrows():  # at n = `at`: the training batch and the largest timed, per thread count
-        for name, wanted in (("train", batch), ("large", largest)):
-            if n == at and b == wanted:
-                out[f"speedup_{name}_batch_t{t}"] = rule.fmt(row["measured speed-up"])
-                out[f"share_{name}_batch_t{t}"] = rule.fmt(row["share of FLOP prediction"])
+    for t in result["config"]["timing"]["threads"]:  # at n = `at`: the training batch and the largest timed
+        for name, b in (("train", batch), ("large", largest)):
+            out[f"speedup_{name}_batch_t{t}"] = rule.fmt(whole.loc[(t, b, at), "measured speed-up"])
+            out[f"share_{name}_batch_t{t}"] = rule.fmt(whole.loc[(t, b, at), "share of FLOP prediction"])
     return out
 
 

@@ -133,14 +133,9 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     """Train one net of ``arm`` (already seeded with ``seed``); return final metrics and per-epoch curves."""
     train, test = data.mnist_tensors(config["train_size"], config["test_size"], config["device"])
     model, bound = build_net(config, arm), config["arms"][arm]["max_sq_length"]
-    curves = fit(
-        model, minibatches(train, config["batch_size"], seed),
-        epochs=arm_epochs(config, arm),
-        optimizer=torch.optim.SGD(model.parameters(), lr=config["arms"][arm]["lr"]),
-        schedule=schedule(config, arm),
-        after_step=max_norm([layer.weight for layer in model.hidden_layers], math.sqrt(bound)) if bound else None,
-        monitor=classification_monitor(test), progress=progress, desc=f"{arm} seed {seed}",
-    )
+    curves = _fit(config, arm, model, minibatches(train, config["batch_size"], seed),
+                  after_step=max_norm([layer.weight for layer in model.hidden_layers], math.sqrt(bound)) if bound else None,
+                  monitor=classification_monitor(test), progress=progress, desc=f"{arm} seed {seed}")
     return _outcome(curves)
 
 
@@ -149,15 +144,17 @@ def run_stack(config: dict, arm: str, seeds: list[int], nets: list[MLP], progres
     initialisation, data order (its seed's), masks and optimiser state (:mod:`replib.ensemble`)."""
     train, test = data.mnist_tensors(config["train_size"], config["test_size"], config["device"])
     stack, bound = StackedMLP.from_members(nets, config["activation"]), config["arms"][arm]["max_sq_length"]
-    curves = fit(
-        stack, stacked_minibatches(train, config["batch_size"], seeds),
-        epochs=arm_epochs(config, arm),
-        optimizer=torch.optim.SGD(stack.parameters(), lr=config["arms"][arm]["lr"]),
-        schedule=schedule(config, arm), loss=stacked_cross_entropy,
-        after_step=stacked_max_norm(stack.hidden_weights, math.sqrt(bound)) if bound else None,
-        monitor=stacked_classification_monitor(test), progress=progress, desc=f"{arm} seeds {seeds}",
-    )
+    curves = _fit(config, arm, stack, stacked_minibatches(train, config["batch_size"], seeds), loss=stacked_cross_entropy,
+                  after_step=stacked_max_norm(stack.hidden_weights, math.sqrt(bound)) if bound else None,
+                  monitor=stacked_classification_monitor(test), progress=progress, desc=f"{arm} seeds {seeds}")
     return [_outcome(member) for member in split_curves(curves, len(seeds))]
+
+
+def _fit(config: dict, arm: str, model, batches, **hooks) -> dict:
+    """:func:`replib.train.fit` with ``arm``'s length, optimiser and schedule; ``hooks``: the rest of fit's options."""
+    return fit(model, batches, epochs=arm_epochs(config, arm),
+               optimizer=torch.optim.SGD(model.parameters(), lr=config["arms"][arm]["lr"]),
+               schedule=schedule(config, arm), **hooks)
 
 
 def _outcome(curves: dict) -> dict:
