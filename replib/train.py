@@ -9,7 +9,7 @@ one index into them, so the loop adds almost nothing to the bare PyTorch step
 (``benchmarks/bench_train_loop.py`` measures it against a hand-written loop).
 
 :func:`fit_regression`, for small regression sets such as the CO2 series: full-batch
-Adam on squared error.
+Adam on squared error, optionally until the fit reaches a target error.
 """
 
 from __future__ import annotations
@@ -297,6 +297,8 @@ def fit_regression(
     iterations: int,
     lr: float,
     weight_decay: float = 0.0,
+    target_rmse: float | None = None,
+    check_every: int = 1000,
     record_every: int = 100,
     progress: bool = True,
     desc: str = "",
@@ -305,17 +307,33 @@ def fit_regression(
 
     Every iteration uses all of ``x`` ``(N, D)`` and ``y`` ``(N, 1)``, with fresh dropout
     masks. ``weight_decay`` is L2 on every parameter (the dropout-as-Bayes prior, Gal &
-    Ghahramani 2016). Returns ``iteration`` and ``train_mse`` every ``record_every`` steps.
+    Ghahramani 2016). Every ``check_every`` steps (and after the last) the fit is read in
+    eval mode (dropout off): its root mean squared error on ``(x, y)``. With ``target_rmse``
+    set, training stops at the first such reading below it; ``iterations`` is then the most
+    it may take. Returns ``iteration`` and ``train_mse`` (the training loss, dropout on,
+    averaged over the last ``record_every`` steps), and ``check_iteration`` and ``train_rmse``
+    (dropout off) at every reading; the last ``check_iteration`` is the number of steps taken.
     """
-    if iterations < 1 or record_every < 1:
-        raise ValueError(f"iterations and record_every must be >= 1, got {iterations!r}, {record_every!r}")
+    if iterations < 1 or record_every < 1 or check_every < 1:
+        raise ValueError(f"iterations, record_every and check_every must be >= 1, got {iterations!r}, "
+                         f"{record_every!r}, {check_every!r}")
+    if target_rmse is not None and not target_rmse > 0:
+        raise ValueError(f"target_rmse must be > 0 or None, got {target_rmse!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    curves: dict[str, list] = {"iteration": [], "train_mse": []}
+    curves: dict[str, list] = {"iteration": [], "train_mse": [], "check_iteration": [], "train_rmse": []}
+
+    def rmse_dropout_off() -> float:
+        model.eval()
+        with torch.no_grad():
+            value = float((model(x) - y).pow(2).mean().sqrt())
+        model.train()
+        return value
 
     model.train()
     running = torch.zeros((), device=y.device)
-    for it in progress_bar(range(1, iterations + 1), desc=desc or "iterations", disable=not progress, leave=False,
-                   mininterval=1.0):
+    bar = progress_bar(range(1, iterations + 1), desc=desc or "iterations", disable=not progress, leave=False,
+                       mininterval=1.0)
+    for it in bar:
         loss = F.mse_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -325,4 +343,11 @@ def fit_regression(
             curves["iteration"].append(it)
             curves["train_mse"].append(float(running) / record_every)
             running.zero_()
+        if it % check_every == 0 or it == iterations:
+            curves["check_iteration"].append(it)
+            curves["train_rmse"].append(rmse_dropout_off())
+            bar.set_postfix(rmse=f"{curves['train_rmse'][-1]:.3f}", refresh=False)
+            if target_rmse is not None and curves["train_rmse"][-1] < target_rmse:
+                break
+    bar.close()
     return curves

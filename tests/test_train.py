@@ -7,7 +7,7 @@ import torch
 
 from replib import seeding
 from replib.models import MLP
-from replib.train import (apply_max_norm, at_epoch, classification_monitor, clip_grad_norm, decay_after,
+from replib.train import (apply_max_norm, at_epoch, classification_monitor, clip_grad_norm, decay_after, fit_regression,
                           exponential_decay, fit, linear_ramp, max_norm, minibatches, sgd_schedule, step_decay)
 
 
@@ -190,3 +190,34 @@ def test_evaluation_stream_is_its_own_and_leaves_training_where_it_was():
     assert torch.equal(after, torch.rand(3))  # the evaluation draws did not move the training stream
     torch.manual_seed(seeding.EVALUATION_OFFSET)
     assert torch.equal(inside, torch.rand(3))
+
+
+def _line_regression(target_rmse, iterations=3000):
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 64).unsqueeze(1)
+    y = 3 * x + 0.05 * torch.randn(64, 1, generator=torch.Generator().manual_seed(1))
+    model = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.Tanh(), torch.nn.Dropout(0.1), torch.nn.Linear(16, 1))
+    curves = fit_regression(model, x, y, iterations=iterations, lr=0.003, target_rmse=target_rmse, check_every=50,
+                            progress=False)
+    return model, x, y, curves
+
+
+def test_fit_regression_stops_at_the_first_reading_below_the_target_and_reads_with_dropout_off():
+    model, x, y, curves = _line_regression(target_rmse=0.1)
+    steps = curves["check_iteration"][-1]
+    assert steps < 3000 and steps % 50 == 0  # stopped early, at a reading
+    assert curves["train_rmse"][-1] < 0.1 <= min(curves["train_rmse"][:-1])  # the first reading below, not a later one
+    model.eval()
+    with torch.no_grad():  # the last reading is the fit with dropout off
+        assert float((model(x) - y).pow(2).mean().sqrt()) == pytest.approx(curves["train_rmse"][-1], rel=1e-6)
+    assert curves["iteration"][-1] <= steps
+
+
+def test_fit_regression_without_a_target_runs_every_iteration_and_reads_after_the_last():
+    _, _, _, curves = _line_regression(target_rmse=None, iterations=120)
+    assert curves["check_iteration"] == [50, 100, 120] and curves["iteration"] == [100]
+
+
+def test_fit_regression_rejects_a_target_that_is_not_positive():
+    with pytest.raises(ValueError, match="target_rmse must be > 0"):
+        _line_regression(target_rmse=0.0)

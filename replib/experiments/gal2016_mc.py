@@ -38,7 +38,11 @@ TAIL = 0.1  # "far from the data": the last tenth of the extrapolation grid; "ne
 class Co2Config(SubSpec):
     hidden: Widths = Field([512] * 4, description="units per hidden layer of the CO2 nets")
     p: DropProbability = Field(0.1, description="dropout before every weight layer but the first")
-    iterations: PositiveInt = Field(10_000, description="full-batch Adam steps")
+    iterations: PositiveInt = Field(40_000, description="full-batch Adam steps: the most a net may take when "
+                                    "target_rmse is set, otherwise all it takes")
+    target_rmse: PositiveFloat | None = Field(None, description="stop once the training RMSE with dropout off (in sd of "
+                                              "the targets) is below this; None: train for all iterations")
+    check_every: PositiveInt = Field(1000, description="Adam steps between readings of the training RMSE")
     lr: PositiveFloat = Field(1e-3, description="Adam's learning rate")
     weight_decay: NonNegativeFloat = Field(1e-6, description="L2 on every weight: the prior of the Bayesian reading")
     mc_samples: PositiveInt = Field(500, description="stochastic passes T for every MC prediction on the CO2 grid")
@@ -71,7 +75,7 @@ class Config(Spec):
 PROFILES = {
     "smoke": {"co2": {"hidden": [32, 32], "iterations": 200, "mc_samples": 20}, "gp": {"steps": 20},
               "digits": {"epochs": 1, "mc_samples": 20, "train_size": 2000}, "seeds": 1},
-    "cpu": {"seeds": 3},
+    "cpu": {"co2": {"target_rmse": 0.3}, "seeds": 3},
     "paper": {"co2": {"hidden": [1024] * 5, "iterations": 1_000_000, "mc_samples": 1000}, "digits": {"epochs": 20},
               "seeds": 5},
 }
@@ -200,7 +204,8 @@ def _run_co2_net(config: dict, device: str, activation: str, seed: int, progress
     model = MLP([1, *config["hidden"], 1], activation, 0.0, config["p"]).to(device)
     x, y, xs = (_col(co2[k], device) for k in ("x_train", "y_train", "x_test"))
     curves = fit_regression(model, x, y, iterations=config["iterations"], lr=config["lr"],
-                            weight_decay=config["weight_decay"], progress=progress, desc=f"co2 {activation} seed {seed}")
+                            weight_decay=config["weight_decay"], target_rmse=config["target_rmse"],
+                            check_every=config["check_every"], progress=progress, desc=f"co2 {activation} seed {seed}")
     model.eval()
     with torch.no_grad():
         standard, train_fit = model(xs).squeeze(1), model(x).squeeze(1)
@@ -210,6 +215,7 @@ def _run_co2_net(config: dict, device: str, activation: str, seed: int, progress
     sd = grid.std.squeeze(1).cpu().numpy()
     tail = max(1, int(TAIL * len(sd)))
     metrics = {"train_rmse_standard": float((train_fit - y.squeeze(1)).pow(2).mean().sqrt()),
+               "iterations_run": curves["check_iteration"][-1],
                "mc_sd_on_training_inputs": float(on_train.std.mean()),
                "mc_sd_near": float(sd[:tail].mean()), "mc_sd_far": float(sd[-tail:].mean())}  # first / last tenth
     curves.update({"mc_mean": _r(grid.mean), "mc_std": _r(grid.std), "standard": _r(standard)})
@@ -341,7 +347,14 @@ def facts(result: dict) -> dict[str, str]:
            for k, values in v.items()}
     out.update({f"coverage_{arm.split()[1]}": rule.per_seed({r["seed"]: 100 * coverage(result, r) for r in _by_arm(runs, arm)}, 0)
                 for arm in CO2_ARMS})
+    co2 = result["config"]["co2"]
+    for arm in CO2_ARMS:
+        act, these = arm.split()[1], _by_arm(runs, arm)
+        out[f"train_rmse_{act}"] = rule.per_seed({r["seed"]: r["metrics"]["train_rmse_standard"] for r in these}, 2)
+        out[f"steps_{act}"] = rule.per_seed({r["seed"]: r["metrics"]["iterations_run"] for r in these}, 0)
     return {**out, "last_real_month": gp["curves"]["real_dates"][-1],
+            "target_rmse": "none" if co2["target_rmse"] is None else rule.fmt(co2["target_rmse"], 2),
+            "max_iterations": f"{co2['iterations']:,}",
             "real_map_residual_y": rule.fmt(gp["metrics"]["real_map_max_residual_y"], 3),
             "lenet_test_error": rule.mean_sd([r["metrics"]["test_error"] for r in lenet], 2, " %"),
             "classes_by_angle": "; ".join(f"seed {r['seed']}: " + " ".join(map(str, r["metrics"]["predicted_class_by_angle"]))
@@ -423,8 +436,12 @@ def table(result: dict) -> pd.DataFrame:
     def add(what: str, values, paper: str = "", digits: int = 3) -> None:
         rows.append({"quantity": what, "paper": paper, "ours": rule.mean_sd(list(values), digits)})
 
+    co2 = result["config"]["co2"]
     for arm in CO2_ARMS:
         act, these = arm.split()[1], _by_arm(runs, arm)
+        add(f"{act}: training RMSE, dropout off (sd of the targets)", [r["metrics"]["train_rmse_standard"] for r in these],
+            "" if co2["target_rmse"] is None else f"(our target: below {co2['target_rmse']:g})")
+        add(f"{act}: Adam steps taken", [r["metrics"]["iterations_run"] for r in these], "10^6 (SGD)", digits=0)
         for key, where in (("mc_sd_on_training_inputs", "on the training inputs"), ("mc_sd_near", "first tenth of the grid"),
                            ("mc_sd_far", "last tenth of the grid")):
             add(f"{act}: MC sd, {where}", [r["metrics"][key] for r in these],
