@@ -352,7 +352,13 @@ def facts(result: dict) -> dict[str, str]:
         act, these = arm.split()[1], _by_arm(runs, arm)
         out[f"train_rmse_{act}"] = rule.per_seed({r["seed"]: r["metrics"]["train_rmse_standard"] for r in these}, 2)
         out[f"steps_{act}"] = rule.per_seed({r["seed"]: r["metrics"]["iterations_run"] for r in these}, 0)
+    co2_runs = [r for arm in CO2_ARMS for r in _by_arm(runs, arm)]
+    ms_per_step = [1000 * r["wall_seconds"] / r["metrics"]["iterations_run"] for r in co2_runs if "wall_seconds" in r]
+    hardware = result["provenance"]["hardware"]
     return {**out, "last_real_month": gp["curves"]["real_dates"][-1],
+            "co2_ms_per_step": rule.fmt(float(np.mean(ms_per_step)), 1) if ms_per_step else "not recorded",
+            "wall_minutes": rule.fmt(result["provenance"]["wall_seconds"] / 60, 0),
+            "machine": f"{hardware['cpu']}, {hardware.get('cpu_capability', '?')}, {hardware['torch_threads']} threads",
             "target_rmse": "none" if co2["target_rmse"] is None else rule.fmt(co2["target_rmse"], 2),
             "max_iterations": f"{co2['iterations']:,}",
             "real_map_residual_y": rule.fmt(gp["metrics"]["real_map_max_residual_y"], 3),
@@ -421,6 +427,26 @@ def figure_rotation(result: dict):
     return fig
 
 
+def figure_fit(result: dict):
+    """How well the CO2 nets fit their training data: training RMSE with dropout off against Adam steps."""
+    import matplotlib.pyplot as plt
+
+    co2 = result["config"]["co2"]
+    fig, axes = plt.subplots(1, len(CO2_ARMS), figsize=(12, 3.6), sharey=True)
+    for ax, arm in zip(axes, CO2_ARMS):
+        for color, run in zip(plotting.palette(len(result["seeds"])), _by_arm(result["runs"], arm)):
+            c = run["curves"]
+            ax.plot(c["check_iteration"], c["train_rmse"], color=color, linewidth=1.2, label=f"seed {run['seed']}")
+        if co2["target_rmse"] is not None:
+            ax.axhline(co2["target_rmse"], color="black", linestyle="--", linewidth=1,
+                       label=f"target {co2['target_rmse']:g}")
+        ax.set(title=f"{arm.split()[1]} nets", xlabel="Adam steps", ylim=(0, None))
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("training RMSE, dropout off\n(sd of the targets)")
+    fig.tight_layout()
+    return fig
+
+
 def coverage(result: dict, run: dict) -> float:
     """Share of the real months after the training window whose CO2 lies inside the run's MC mean ± 2 sd."""
     gp = _by_arm(result["runs"], "gp")[0]["curves"]
@@ -453,5 +479,5 @@ def table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("quantity")
 
 
-FIGURES = {"figure2": figure_co2, "figure4": figure_rotation}
+FIGURES = {"figure2": figure_co2, "fit": figure_fit, "figure4": figure_rotation}
 TABLES = {"paper_vs_ours": table}
