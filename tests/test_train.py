@@ -7,8 +7,9 @@ import torch
 
 from replib import seeding
 from replib.models import MLP
-from replib.train import (apply_max_norm, at_epoch, classification_monitor, clip_grad_norm, decay_after, fit_regression,
-                          exponential_decay, fit, linear_ramp, max_norm, minibatches, sgd_schedule, step_decay)
+from replib.train import (apply_max_norm, at_epoch, classification_monitor, clip_grad_norm, decay_after,
+                          exponential_decay, fit, fit_regression, linear_ramp, max_norm, minibatches, sgd_schedule,
+                          step_decay)
 
 
 def test_linear_ramp_over_a_fraction_of_the_run_then_holds():
