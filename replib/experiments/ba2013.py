@@ -232,7 +232,12 @@ def facts(result: dict) -> dict[str, str]:
     final = {arm: [r for r in test_round(runs) if parse(r["arm"])[1] == arm] for arm in ("dropout", best)}
     keep = [r["metrics"]["mean_keep_active_units"] for r in final[best]]
     diverged = [r["arm"].removeprefix(SELECT) for r in runs if r["metrics"].get("diverged")]
+    edges = [(arm, "smallest" if rate == min(config["lrs"]) else "largest") for arm, rate in lr.items()
+             if len(config["lrs"]) > 1 and rate in (min(config["lrs"]), max(config["lrs"]))]
     return {
+        "grid_edges": " ".join(f"{arm[0].upper()}{arm[1:]}'s chosen rate is the {side} of the grid, so a "
+                               f"{side.replace('est', 'er')} one, not tried, might have done better still."
+                               for arm, side in edges) or "No chosen rate lies at an edge of the grid.",
         "best_standout": best, "lrs": ", ".join(f"{v:g}" for v in config["lrs"]),
         "epochs": str(config["epochs"]), "select_epochs": str(config["select_epochs"]),
         "lr_dropout": f"{lr['dropout']:g}", "lr_standout": f"{lr[best]:g}",
@@ -296,6 +301,8 @@ def figure(result: dict):
         if arm in lr:
             ax0.scatter([lr[arm]], [by_lr[lr[arm]]], s=120, facecolors="none", edgecolors="black", zorder=3)
     ax0.set(xscale="log", xlabel="initial learning rate", ylabel="validation error (%)")
+    ax0.set_xticks(sorted(result["config"]["lrs"]), [f"{v:g}" for v in sorted(result["config"]["lrs"])])
+    ax0.set_xticks([], minor=True)
     ax0.set_title(f"selection: {result['config']['select_epochs']} epochs, seed {result['seeds'][0]}, circled: chosen",
                   fontsize=10)
     ax0.legend(fontsize=7)
