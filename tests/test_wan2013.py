@@ -14,25 +14,29 @@ from replib.models import DropConnectMLP
 COMMITTED = Path(__file__).resolve().parents[1] / "results" / "wan2013" / "cpu.json"
 
 
+FIGURE2 = {"widths": [200, 400, 800], "sweep_p": [0.2, 0.5, 0.8], "sweep_width": 400}  # every panel
+
+
 def test_panels_share_the_headline_net_instead_of_training_it_twice():
-    config, seeds = experiments.resolve(exp, "cpu")
+    config, seeds = experiments.resolve(exp, "cpu", **FIGURE2)
     arms = [arm for arm, seed in exp.units(config, seeds, {}) if seed == seeds[0]]
     assert arms.count("dropconnect 400") == 1  # panel (a), panel (b) at p = 0.5 and the mask comparison
     assert len(arms) == len(set(arms))
 
 
 def test_every_arm_runs_for_every_seed():
-    config, seeds = experiments.resolve(exp, "cpu")
+    config, seeds = experiments.resolve(exp, "cpu", **FIGURE2)
     units = exp.units(config, seeds, {})
     assert {seed for _, seed in units} == set(seeds)
     assert len(units) == len(exp.arm_specs(config)) * len(seeds)
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"widths": [400]}, r"widths = \[400\]: List should have at least 2 items"),
+    ({"widths": []}, r"widths = \[\]"),
     ({"widths": "200,400"}, r"widths = '200,400'"),
-    ({"sweep_p": [0.2, 0.8, 0.9]}, r"must be increasing and include 0.5.*\[0.2, 0.8, 0.9\]"),
-    ({"sweep_p": [0.5, 0.2, 0.8]}, r"must be increasing and include 0.5.*\[0.5, 0.2, 0.8\]"),
+    ({"sweep_p": [0.2, 0.8, 0.9]}, r"increasing drop rates including 0.5.*\[0.2, 0.8, 0.9\]"),
+    ({"sweep_p": [0.5, 0.2, 0.8]}, r"increasing drop rates including 0.5.*\[0.5, 0.2, 0.8\]"),
+    ({"sweep_p": [0.2, 0.5]}, r"at least 3 increasing drop rates.*\[0.2, 0.5\]"),
     ({"sweep_p": [0.2, 0.5, 1.0]}, r"sweep_p.2 = 1.0: Input should be less than 1"),
     ({"mc_samples": 0}, r"mc_samples = 0: Input should be greater than or equal to 1"),
     ({"sweep_width": -1}, r"sweep_width = -1: Input should be greater than or equal to 1"),
@@ -48,7 +52,7 @@ def test_old_config_names_are_rejected_naming_the_new_ones():
         experiments.resolve(exp, "cpu", sizes=[200, 400])
 
 
-CONFIG = experiments.resolve(exp, "cpu", widths=[200, 800], sweep_width=200, mc_samples=10)[0]
+CONFIG = experiments.resolve(exp, "cpu", widths=[200, 800], sweep_p=[0.2, 0.5, 0.8], sweep_width=200, mc_samples=10)[0]
 NOISE = (0.0, 0.03, -0.02)  # per-seed jitter, scaled differently per arm, so that the intervals have a width
 SCALES = (1.0, 2.3, 1.9, 0.6, 2.9, 1.3, 0.8, 2.1, 1.1, 2.6, 0.4)
 
@@ -128,3 +132,30 @@ def test_gaussian_inference_switches_every_layer_and_rejects_unknown_rules():
     assert not torch.equal(model(x), model(x))
     with pytest.raises(ValueError, match=r"inference must be one of \['mean', 'gaussian'\], got 'median'"):
         model.set_inference("median")
+
+
+ROW = experiments.resolve(exp, "cpu", mc_samples=10)[0]  # the cpu profile: Table 2's row alone
+
+
+def test_the_table2_row_alone_trains_the_three_methods_at_one_width():
+    assert list(exp.arm_specs(ROW)) == ["no-drop 800", "dropout 800", "dropconnect 800"]
+
+
+def test_the_table2_row_alone_is_decided_on_its_own_claims_only():
+    runs = fake_runs({arm: paper_like()[arm] for arm in ("no-drop 800", "dropout 800", "dropconnect 800")})
+    claims = {c["id"]: c["outcome"] for c in exp.claims(ROW, runs)}
+    assert claims == {"regularizers_beat_nodrop": "holds", "gaussian_inference_at_least_as_good": "holds"}
+
+
+def test_the_table2_row_alone_has_its_facts_and_a_two_panel_figure():
+    import matplotlib.pyplot as plt
+
+    runs = fake_runs({arm: paper_like()[arm] for arm in ("no-drop 800", "dropout 800", "dropconnect 800")})
+    for r in runs:
+        r["curves"] = {"train_loss": [0.3, 0.1], "monitor_loss": [0.2, 0.1]}
+    result = {"config": ROW, "runs": runs, "seeds": [0, 1, 2], "profile": "cpu", "paper_values": exp.PAPER_VALUES}
+    facts = exp.facts(result)
+    assert facts["error_dropconnect_large"].startswith("1.2") and "p_low" not in facts
+    fig = exp.figure(result)
+    assert len(fig.axes) == 2
+    plt.close(fig)

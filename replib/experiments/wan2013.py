@@ -8,11 +8,11 @@ Three experiments share one set of trained nets (an arm trained for one panel is
 by another when its settings coincide):
 
 - panel (a): test error against the hidden width ``n`` (``widths``) for No-Drop, Dropout
-  and DropConnect at p = 0.5;
-- panel (b): test error against the drop rate ``p`` (``sweep_p``) of a net of ``sweep_width``
-  units per layer, for DropConnect (mean and Gaussian inference) and Dropout;
-- masks: DropConnect with one mask per example (the paper's) against one mask shared by
-  the minibatch, at ``sweep_width`` units and p = 0.5.
+  and DropConnect at p = 0.5; its widest net is Table 2's row (one width: the row alone);
+- panel (b), unless ``sweep_p`` is empty: test error against the drop rate ``p`` of a net of
+  ``sweep_width`` units per layer, for DropConnect (mean and Gaussian inference) and Dropout;
+- masks, with panel (b): DropConnect with one mask per example (the paper's) against one
+  mask shared by the minibatch, at ``sweep_width`` units and p = 0.5.
 
 Every DropConnect net is evaluated with both inference rules (mean and the paper's
 Gaussian moment matching), so "Gaussian vs mean inference" costs no extra training.
@@ -20,7 +20,7 @@ Gaussian moment matching), so "Gaussian vs mean inference" costs no extra traini
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -42,9 +42,10 @@ P_HEADLINE = 0.5  # Table 2 and Figure 2(a): p = 0.5 (the paper's keep probabili
 class Config(Spec):
     dataset: Literal["mnist"] = Field("mnist", description="the data set")
     activation: Literal["relu", "tanh", "sigmoid"] = Field("relu", description="Table 2's best row; Figure 2 uses ReLU too")
-    widths: Annotated[Widths, Field(min_length=2)] = Field([200, 400, 800], description="panel (a): units in each of the two hidden layers")
+    widths: Widths = Field([200, 400, 800], description="panel (a): units in each of the two hidden layers; the widest is Table 2's row")
     sweep_width: PositiveInt = Field(400, description="panel (b) and the mask comparison: units per layer (784-400-400-10 in Figure 2(b))")
-    sweep_p: list[DropProbability] = Field([0.2, 0.5, 0.8], min_length=3, description="panel (b): drop rates, 0.5 among them (the paper's x-axis is keep = 1 - p)")
+    sweep_p: list[DropProbability] = Field([0.2, 0.5, 0.8], description="panel (b): drop rates, 0.5 among them (the paper's x-axis "
+                                           "is keep = 1 - p); empty: no panel (b) and no mask comparison")
     batch_size: PositiveInt = Field(128, description="examples per minibatch (p.4)")
     lr: PositiveFloat = Field(0.1, description="initial learning rate (p.4)")
     momentum: Probability = Field(0.9, description="fixed momentum (p.4)")
@@ -57,18 +58,21 @@ class Config(Spec):
 
     @model_validator(mode="after")
     def _headline_in_sweep(self):
-        if P_HEADLINE not in self.sweep_p or sorted(set(self.sweep_p)) != self.sweep_p:
-            raise ValueError(f"sweep_p must be increasing and include {P_HEADLINE} (shared with panel (a)), got {self.sweep_p!r}")
+        if self.sweep_p and (P_HEADLINE not in self.sweep_p or sorted(set(self.sweep_p)) != self.sweep_p
+                             or len(self.sweep_p) < 3):
+            raise ValueError(f"sweep_p must be empty (no panel (b)) or at least 3 increasing drop rates including "
+                             f"{P_HEADLINE} (shared with panel (a)), got {self.sweep_p!r}")
         return self
 
 
 PROFILES = {
     "smoke": {"widths": [32, 64], "sweep_width": 32, "epochs": 2, "mc_samples": 20, "train_size": 2000,
               "test_size": 500, "seeds": 1},
-    # The paper's regime is a net trained until it overfits. On all 60,000 images this CPU affords
-    # 6 epochs, where every regularized net is still undertrained (the first design, one seed, in
-    # results/wan2013/archive/); on 10,000 images it affords 30, time for an unregularized net to overfit.
-    "cpu": {"train_size": 10_000, "seeds": 3},
+    # Table 2's ReLU row alone: 784-800-800-10 on all 60,000 images, No-Drop, Dropout and DropConnect with
+    # the paper's per-example masks. Measured at 2 threads (AVX-512): a DropConnect epoch takes about 33 s
+    # (69.5 ms a step of 128), a Dropout or No-Drop epoch under 3 s, so 20 epochs x 3 seeds take about
+    # 40 minutes. Shared-per-group masks would not pay: one mask per minibatch already costs 12 ms a step.
+    "cpu": {"widths": [800], "sweep_p": [], "epochs": 20, "seeds": 3},
     "paper": {"widths": [200, 400, 800, 1600], "sweep_p": [round(0.1 * k, 1) for k in range(1, 10)],
               "epochs": 1000, "mc_samples": 1000, "seeds": 5},
 }
@@ -141,7 +145,8 @@ def arm_specs(config: dict) -> dict[str, dict]:
     for p in config["sweep_p"]:
         add("dropconnect", config["sweep_width"], p)
         add("dropout", config["sweep_width"], p)
-    add("dropconnect", config["sweep_width"], P_HEADLINE, "per_minibatch")
+    if config["sweep_p"]:  # the mask comparison sits in panel (b)
+        add("dropconnect", config["sweep_width"], P_HEADLINE, "per_minibatch")
     return specs
 
 
@@ -209,41 +214,51 @@ def gains(config: dict, runs: list[dict]) -> dict[int, dict[str, dict[int, float
 
 
 def claims(config: dict, runs: list[dict]) -> list[dict]:
-    """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds (every arm trains on the same seeds)."""
+    """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds (every arm trains on the same seeds).
+
+    The Table 2 row (the widest net) and Gaussian inference are always tested; the growth of the gain with
+    the width needs two widths, and the drop-rate and mask claims need panel (b) (``sweep_p``).
+    """
     e, gauss = per_seed(runs), per_seed(runs, "test_error_gaussian")
     small, large, n = min(config["widths"]), max(config["widths"]), config["sweep_width"]
-    gain = gains(config, runs)
-    sweep = {p: e[arm_name("dropconnect", n, p)] for p in sorted(config["sweep_p"])}
-    ends = (min(sweep), max(sweep))
-    best = min(list(sweep)[1:-1], key=lambda p: np.mean(list(sweep[p].values())))
     pts = {"digits": 2, "unit": " points"}
-    return [
+    out = [
         rule.all_of("regularizers_beat_nodrop", f"At the largest width ({large} units), DropConnect and Dropout both "
                     "have a lower test error than No-Drop.", [
             rule.direction(f"{m}_below_nodrop", f"{LABELS[m]} < No-Drop", e[arm_name(m, large)],
                            e[arm_name("no-drop", large)], names=(LABELS[m], "No-Drop"), **pts)
             for m in ("dropconnect", "dropout")]),
-        rule.all_of("gain_grows_with_width", f"The gain of DropConnect and of Dropout over No-Drop is larger at {large} "
-                    f"units than at {small} units.", [
+    ]
+    if small != large:
+        gain = gains(config, runs)
+        out.append(rule.all_of("gain_grows_with_width", f"The gain of DropConnect and of Dropout over No-Drop is larger at "
+                               f"{large} units than at {small} units.", [
             rule.direction(f"{m}_gain_grows", f"{LABELS[m]}: gain at {large} > gain at {small}", gain[large][m],
                            gain[small][m], claimed="greater", names=(f"gain at {large}", f"gain at {small}"), **pts)
-            for m in ("dropconnect", "dropout")]),
-        rule.all_of("interior_minimum_in_p", f"DropConnect's test error against the drop rate ({n}-{n} net) is U-shaped: "
-                    f"the best interior rate of the sweep (by mean) is lower than both ends (p = {ends[0]:g}, {ends[1]:g}).", [
-            rule.direction(f"p{best:g}_below_p{end:g}", f"p = {best:g} < p = {end:g}", sweep[best], sweep[end],
-                           names=(f"p={best:g}", f"p={end:g}"), **pts)
-            for end in ends]),
-        rule.direction("per_example_masks_at_least_as_good", "DropConnect with a mask per example has a lower test "
-                       f"error than with one mask per minibatch ({n}-{n} net, p = {P_HEADLINE}).",
-                       e[arm_name("dropconnect", n)], e[arm_name("dropconnect", n, masks="per_minibatch")],
-                       names=("per example", "per minibatch"), **pts),
-        # As in Figure 2(b): at every keep fraction, not on average (an average lets one drop rate hide the others).
-        rule.all_of("gaussian_inference_at_least_as_good", "For every per-example DropConnect configuration (width and "
-                    f"drop rate), Gaussian inference ({config['mc_samples']} samples per unit) has a lower test error "
-                    "than mean inference on the same net.", [
-            rule.direction(f"gaussian_{arm}", arm, gauss[arm], e[arm], names=("Gaussian", "mean"), **pts)
-            for arm, spec in arm_specs(config).items() if spec["method"] == "dropconnect" and spec["masks"] == "per_example"]),
-    ]
+            for m in ("dropconnect", "dropout")]))
+    if config["sweep_p"]:
+        sweep = {p: e[arm_name("dropconnect", n, p)] for p in sorted(config["sweep_p"])}
+        ends = (min(sweep), max(sweep))
+        best = min(list(sweep)[1:-1], key=lambda p: np.mean(list(sweep[p].values())))
+        out += [
+            rule.all_of("interior_minimum_in_p", f"DropConnect's test error against the drop rate ({n}-{n} net) is "
+                        f"U-shaped: the best interior rate of the sweep (by mean) is lower than both ends (p = {ends[0]:g}, "
+                        f"{ends[1]:g}).", [
+                rule.direction(f"p{best:g}_below_p{end:g}", f"p = {best:g} < p = {end:g}", sweep[best], sweep[end],
+                               names=(f"p={best:g}", f"p={end:g}"), **pts)
+                for end in ends]),
+            rule.direction("per_example_masks_at_least_as_good", "DropConnect with a mask per example has a lower test "
+                           f"error than with one mask per minibatch ({n}-{n} net, p = {P_HEADLINE}).",
+                           e[arm_name("dropconnect", n)], e[arm_name("dropconnect", n, masks="per_minibatch")],
+                           names=("per example", "per minibatch"), **pts),
+        ]
+    # As in Figure 2(b): at every keep fraction, not on average (an average lets one drop rate hide the others).
+    out.append(rule.all_of("gaussian_inference_at_least_as_good", "For every per-example DropConnect configuration "
+                           f"(width and drop rate), Gaussian inference ({config['mc_samples']} samples per unit) has a "
+                           "lower test error than mean inference on the same net.", [
+        rule.direction(f"gaussian_{arm}", arm, gauss[arm], e[arm], names=("Gaussian", "mean"), **pts)
+        for arm, spec in arm_specs(config).items() if spec["method"] == "dropconnect" and spec["masks"] == "per_example"]))
+    return out
 
 
 def facts(result: dict) -> dict[str, str]:
@@ -255,11 +270,16 @@ def facts(result: dict) -> dict[str, str]:
     ends = {"small": min(config["widths"]), "large": max(config["widths"])}
     out = {f"gain_{m}_{end}": rule.mean_sd(g.values(), 2, " points") for end, w in ends.items()
            for m, g in gains(config, runs)[w].items()}
-    for name, p in {"low": min(config["sweep_p"]), "headline": P_HEADLINE, "high": max(config["sweep_p"])}.items():
-        arm = arm_name("dropconnect", n, p)
-        out[f"p_{name}"], out[f"dropconnect_{name}"] = f"{p:g}", rule.mean_sd(e[arm].values(), 2, " %")
-        out[f"gaussian_minus_mean_{name}"] = rule.mean_sd([gauss[arm][s] - e[arm][s] for s in e[arm]], 2, " points")
-    out["per_minibatch"] = rule.mean_sd(e[arm_name("dropconnect", n, masks="per_minibatch")].values(), 2, " %")
+    for m in METHODS:  # the Table 2 row: the widest net
+        out[f"error_{m.replace('-', '')}_large"] = rule.mean_sd(e[arm_name(m, ends["large"])].values(), 2, " %")
+    widest = arm_name("dropconnect", ends["large"])
+    out["gaussian_minus_mean_large"] = rule.mean_sd([gauss[widest][s] - e[widest][s] for s in e[widest]], 2, " points")
+    if config["sweep_p"]:  # panel (b) and the mask comparison
+        for name, p in {"low": min(config["sweep_p"]), "headline": P_HEADLINE, "high": max(config["sweep_p"])}.items():
+            arm = arm_name("dropconnect", n, p)
+            out[f"p_{name}"], out[f"dropconnect_{name}"] = f"{p:g}", rule.mean_sd(e[arm].values(), 2, " %")
+            out[f"gaussian_minus_mean_{name}"] = rule.mean_sd([gauss[arm][s] - e[arm][s] for s in e[arm]], 2, " points")
+        out["per_minibatch"] = rule.mean_sd(e[arm_name("dropconnect", n, masks="per_minibatch")].values(), 2, " %")
     out["cost_ratio"] = f"{rule.fmt(min(cost), 1)} to {rule.fmt(max(cost), 1)}"
     out.update({f"{k}_width": str(w) for k, w in ends.items()}, sweep_width=str(n), epochs=str(config["epochs"]),
                train_size=f"{config['train_size'] or 60_000:,}", mc_samples=str(config["mc_samples"]))
@@ -295,8 +315,30 @@ def table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("arm")
 
 
+def _panel_b(ax_b, result: dict, s: pd.DataFrame, colors: dict) -> None:
+    """Figure 2(b), ours: test error against the drop rate, with the per-minibatch mask comparison."""
+    n = result["config"]["sweep_width"]
+    for method, col, inference, style in (("dropconnect", "mean_inference", "mean", "-"),
+                                          ("dropconnect", "gaussian_inference", "gaussian", "--"),
+                                          ("dropout", "mean_inference", "mean", "-")):
+        rows = s[(s["method"] == method) & (s["width"] == n) & (s["masks"] == "per_example")].sort_values("p")
+        label = LABELS[method] + (f" ({inference} inference)" if method == "dropconnect" else "")
+        ax_b.errorbar(rows["p"], rows[f"{col}_mean"], yerr=rows[f"{col}_std"].fillna(0), color=colors[method],
+                      linestyle=style, marker="o", capsize=3, label=f"ours: {label}")
+        paper = sorted((v["p"], v["value"]) for v in result["paper_values"]
+                       if v["id"].startswith("fig2b") and v["method"] == method and v["inference"] == inference)
+        ax_b.plot(*zip(*paper), color=colors[method], linestyle=style, marker="x", alpha=0.45, label=f"paper: {label}")
+    per_batch = s.loc[arm_name("dropconnect", n, masks="per_minibatch")]
+    ax_b.errorbar([P_HEADLINE], [per_batch["mean_inference_mean"]], yerr=[np.nan_to_num(per_batch["mean_inference_std"])],
+                  color="black", marker="s", capsize=3, linestyle="none", label="ours: DropConnect, one mask per minibatch")
+    ax_b.set_xlabel("drop rate p (the paper plots the keep fraction 1 - p)")
+    ax_b.set_ylabel("test error (%)")
+    ax_b.set_title(f"(b) drop rate, 784-{n}-{n}-10", fontsize=10)
+    ax_b.legend(fontsize=6.5)
+
+
 def figure(result: dict):
-    """Figure 2, ours: (a) error vs width, (b) error vs drop rate, (c) train / test loss against epoch."""
+    """Figure 2, ours: (a) error vs width, (b) error vs drop rate (with a sweep), then train / test loss against epoch."""
     import matplotlib.pyplot as plt
 
     from .. import plotting
@@ -304,7 +346,9 @@ def figure(result: dict):
     config, runs = result["config"], result["runs"]
     s = summary(config, runs)
     colors = dict(zip(METHODS, plotting.palette(len(METHODS))))
-    fig, (ax_a, ax_b, ax_c) = plt.subplots(1, 3, figsize=(15, 4.3))
+    sweep = bool(config["sweep_p"])
+    fig, axes = plt.subplots(1, 3 if sweep else 2, figsize=(15 if sweep else 10.5, 4.3))
+    ax_a, ax_b, ax_c = axes if sweep else (axes[0], None, axes[1])
 
     # (a) error against width, p = 0.5, per-example masks
     for method in METHODS:
@@ -325,24 +369,8 @@ def figure(result: dict):
     ax_a.legend(fontsize=7)
 
     # (b) error against drop rate
-    n = config["sweep_width"]
-    for method, col, inference, style in (("dropconnect", "mean_inference", "mean", "-"),
-                                          ("dropconnect", "gaussian_inference", "gaussian", "--"),
-                                          ("dropout", "mean_inference", "mean", "-")):
-        rows = s[(s["method"] == method) & (s["width"] == n) & (s["masks"] == "per_example")].sort_values("p")
-        label = LABELS[method] + (f" ({inference} inference)" if method == "dropconnect" else "")
-        ax_b.errorbar(rows["p"], rows[f"{col}_mean"], yerr=rows[f"{col}_std"].fillna(0), color=colors[method],
-                      linestyle=style, marker="o", capsize=3, label=f"ours: {label}")
-        paper = sorted((v["p"], v["value"]) for v in result["paper_values"]
-                       if v["id"].startswith("fig2b") and v["method"] == method and v["inference"] == inference)
-        ax_b.plot(*zip(*paper), color=colors[method], linestyle=style, marker="x", alpha=0.45, label=f"paper: {label}")
-    per_batch = s.loc[arm_name("dropconnect", n, masks="per_minibatch")]
-    ax_b.errorbar([P_HEADLINE], [per_batch["mean_inference_mean"]], yerr=[np.nan_to_num(per_batch["mean_inference_std"])],
-                  color="black", marker="s", capsize=3, linestyle="none", label="ours: DropConnect, one mask per minibatch")
-    ax_b.set_xlabel("drop rate p (the paper plots the keep fraction 1 - p)")
-    ax_b.set_ylabel("test error (%)")
-    ax_b.set_title(f"(b) drop rate, 784-{n}-{n}-10", fontsize=10)
-    ax_b.legend(fontsize=6.5)
+    if sweep:
+        _panel_b(ax_b, result, s, colors)
 
     # (c) convergence of the widest nets
     large = max(config["widths"])
@@ -355,7 +383,7 @@ def figure(result: dict):
     ax_c.set_yscale("log")
     ax_c.set_xlabel("epoch")
     ax_c.set_ylabel("cross-entropy (train: with masks on)")
-    ax_c.set_title(f"(c) convergence, 784-{large}-{large}-10", fontsize=10)
+    ax_c.set_title(f"({'c' if sweep else 'b'}) convergence, 784-{large}-{large}-10", fontsize=10)
     ax_c.legend(fontsize=7)
     images = f"first {config['train_size']:,}" if config["train_size"] else "all 60,000"
     fig.suptitle(f"MNIST ({images} training images), {config['epochs']} epochs, mean ± sd over {len(result['seeds'])} seeds "
