@@ -270,8 +270,14 @@ def facts(result: dict) -> dict[str, str]:
     ends = {"small": min(config["widths"]), "large": max(config["widths"])}
     out = {f"gain_{m}_{end}": rule.mean_sd(g.values(), 2, " points") for end, w in ends.items()
            for m, g in gains(config, runs)[w].items()}
+    train_loss = per_seed(runs, "train_loss")
+    table2 = {v["method"]: v for v in result["paper_values"] if v["id"].startswith("table2_relu")}
     for m in METHODS:  # the Table 2 row: the widest net
-        out[f"error_{m.replace('-', '')}_large"] = rule.mean_sd(e[arm_name(m, ends["large"])].values(), 2, " %")
+        key, arm = m.replace("-", ""), arm_name(m, ends["large"])
+        out[f"error_{key}_large"] = rule.mean_sd(e[arm].values(), 2, " %")
+        if arm in train_loss:
+            out[f"train_loss_{key}_large"] = rule.mean_sd(train_loss[arm].values(), 4)
+        out[f"paper_{key}"] = f"{rule.fmt(table2[m]['value'])} ± {rule.fmt(table2[m]['sd'], 3)} %"
     widest = arm_name("dropconnect", ends["large"])
     out["gaussian_minus_mean_large"] = rule.mean_sd([gauss[widest][s] - e[widest][s] for s in e[widest]], 2, " points")
     if config["sweep_p"]:  # panel (b) and the mask comparison
@@ -280,7 +286,8 @@ def facts(result: dict) -> dict[str, str]:
             out[f"p_{name}"], out[f"dropconnect_{name}"] = f"{p:g}", rule.mean_sd(e[arm].values(), 2, " %")
             out[f"gaussian_minus_mean_{name}"] = rule.mean_sd([gauss[arm][s] - e[arm][s] for s in e[arm]], 2, " points")
         out["per_minibatch"] = rule.mean_sd(e[arm_name("dropconnect", n, masks="per_minibatch")].values(), 2, " %")
-    out["cost_ratio"] = f"{rule.fmt(min(cost), 1)} to {rule.fmt(max(cost), 1)}"
+    low, high = rule.fmt(min(cost), 1), rule.fmt(max(cost), 1)
+    out["cost_ratio"] = low if low == high else f"{low} to {high}"
     out.update({f"{k}_width": str(w) for k, w in ends.items()}, sweep_width=str(n), epochs=str(config["epochs"]),
                train_size=f"{config['train_size'] or 60_000:,}", mc_samples=str(config["mc_samples"]))
     return out
@@ -359,7 +366,7 @@ def figure(result: dict):
         paper = sorted((v["hidden"], v["value"]) for v in result["paper_values"]
                        if v["id"].startswith("fig2a") and v["method"] == method)
         ax_a.plot(*zip(*paper), color=colors[method], linestyle=":", marker="x", label=f"paper: {LABELS[method]}")
-    ticks = sorted({*config["widths"], 1600})
+    ticks = sorted({*config["widths"], *(v["hidden"] for v in result["paper_values"] if v["id"].startswith("fig2a"))})
     ax_a.set_xscale("log", base=2)
     ax_a.set_xticks(ticks, [str(n) for n in ticks])
     ax_a.set_xticks([], minor=True)
@@ -381,6 +388,7 @@ def figure(result: dict):
             ax_c.plot(np.arange(1, curves.shape[1] + 1), curves.mean(0), color=colors[method], linestyle=style,
                       label=f"{LABELS[method]} {what}")
     ax_c.set_yscale("log")
+    ax_c.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax_c.set_xlabel("epoch")
     ax_c.set_ylabel("cross-entropy (train: with masks on)")
     ax_c.set_title(f"({'c' if sweep else 'b'}) convergence, 784-{large}-{large}-10", fontsize=10)
