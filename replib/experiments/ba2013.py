@@ -110,20 +110,27 @@ def selection_units(config: dict, seed: int) -> list[tuple[str, int]]:
     return [(SELECT + with_lr(arm, lr), seed) for arm in method_arms(config) for lr in config["lrs"]]
 
 
+def selection_errors(runs: list[dict]) -> dict[str, dict[float, float]]:
+    """Validation error (%) of the selection runs: method arm -> rate -> error."""
+    out: dict[str, dict[float, float]] = {}
+    for r in runs:
+        selection, arm, lr = parse(r["arm"])
+        if selection:
+            out.setdefault(arm, {})[lr] = r["metrics"]["val_error"]
+    return out
+
+
 def chosen(config: dict, runs: list[dict]) -> dict[str, float]:
     """From the selection runs, ``{"dropout": its rate, <best standout setting>: its rate}``.
 
     Lowest validation error; ties go to the earlier setting of the grid and the larger rate.
     """
-    val = {parse(r["arm"])[1:]: r["metrics"]["val_error"] for r in runs if parse(r["arm"])[0]}
-    order = {arm: i for i, arm in enumerate(method_arms(config))}
+    val, order = selection_errors(runs), method_arms(config)
 
-    def key(pair):
-        return val[pair], order[pair[0]], -pair[1]
+    def best(arms: list[str]) -> tuple[str, float]:
+        return min(((a, lr) for a in arms for lr in val[a]), key=lambda p: (val[p[0]][p[1]], order.index(p[0]), -p[1]))
 
-    best_dropout = min((p for p in val if p[0] == "dropout"), key=key)
-    best_standout = min((p for p in val if p[0] != "dropout"), key=key)
-    return dict([best_dropout, best_standout])
+    return dict([best(["dropout"]), best([a for a in order[1:] if a in val])])
 
 
 def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
@@ -184,16 +191,6 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
 def test_round(runs: list[dict]) -> list[dict]:
     """The runs of the test round: the two chosen arms on every seed."""
     return [r for r in runs if not parse(r["arm"])[0]]
-
-
-def selection_errors(runs: list[dict]) -> dict[str, dict[float, float]]:
-    """Validation error (%) of the selection runs: method arm -> rate -> error."""
-    out: dict[str, dict[float, float]] = {}
-    for r in runs:
-        selection, arm, lr = parse(r["arm"])
-        if selection:
-            out.setdefault(arm, {})[lr] = r["metrics"]["val_error"]
-    return out
 
 
 def errors(runs: list[dict]) -> tuple[dict[str, dict[int, float]], str]:
