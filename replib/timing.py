@@ -52,3 +52,22 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def stopwatch(device: str = "cpu") -> Iterator[dict[str, float]]:
+    """Wall seconds of the block, queued CUDA work included: ``with stopwatch() as t: ...`` then ``t["seconds"]``."""
+    import torch
+
+    def sync() -> None:
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    out: dict[str, float] = {}
+    sync()
+    tic = time.perf_counter()
+    try:
+        yield out
+    finally:
+        sync()
+        out["seconds"] = time.perf_counter() - tic
