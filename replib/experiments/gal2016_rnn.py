@@ -12,11 +12,11 @@ on the test split's first ``mc_tokens`` tokens, where weight averaging is measur
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 import torch
-from typing import Literal
-
 from pydantic import Field, model_validator
 
 from .. import claims as rule
