@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from replib import experiments, seeding
+from replib import data, experiments, seeding
 from replib import results as store
 from replib.experiments import gal2016_rnn as exp
 from replib.methods import VariationalLSTM
@@ -88,6 +88,23 @@ def test_training_goes_through_fit_with_the_state_carried_and_train_perplexity_p
         assert math.isclose(ppl, math.exp(loss / 5), rel_tol=1e-5)
     assert {"test_perplexity", "subset_perplexity", "subset_perplexity_mc", "valid_perplexity"} <= set(out["metrics"])
     assert curves["mc_passes"] == [1, 2] and curves["mc_perplexity"][-1] == out["metrics"]["subset_perplexity_mc"]
+
+
+def test_the_split_sizes_the_module_states_are_the_corpus(needs_mirror):
+    corpus = data.load_ptb()
+    assert (len(corpus.vocab), len(corpus.train), len(corpus.test)) == (exp.VOCAB_SIZE, exp.TRAIN_TOKENS, exp.TEST_TOKENS)
+
+
+def test_paper_cost_scales_this_runs_seconds_per_token_by_the_multiply_adds():
+    """2x200: 2 * 4 * 200 * 400 + 200 * 10,000 = 2.64M per token; 2x650: 6.76M + 6.5M = 13.26M."""
+    config = experiments.resolve(exp, "cpu")[0]
+    assert exp.multiply_adds_per_token(config) == 2_640_000
+    assert exp.multiply_adds_per_token({"hidden": [650, 650]}) == 13_260_000
+    runs = [{"metrics": {"seconds_per_epoch": 25.0}}, {"metrics": {"seconds_per_epoch": 35.0}}]  # 30 s per 250,000 tokens
+    cost = exp.paper_cost({"config": config, "runs": runs})
+    token_epochs = 2 * 5 * 39 * 929_589
+    assert cost["paper_token_epochs"] == f"{token_epochs / 1e6:,.0f} million"
+    assert cost["paper_cpu_days"] == f"{token_epochs * 30 / 250_000 * 13.26 / 2.64 / 86_400:.0f}"
 
 
 def test_units_are_the_configured_arms_per_seed():

@@ -245,7 +245,19 @@ def facts(result: dict) -> dict[str, str]:
         "train_loss_dropout": rule.mean_sd([r["metrics"]["train_loss"] for r in final["dropout"]], 3),
         "train_loss_standout": rule.mean_sd([r["metrics"]["train_loss"] for r in final[best]], 3),
         "keep_active": rule.mean_sd(keep, 3), "keep_dropout": rule.fmt(1 - config["p_hidden"], 1),
+        **paper_cost(result),
     }
+
+
+def paper_cost(result: dict) -> dict[str, str]:
+    """What the ``paper`` profile would cost on this run's machine: its selection and final epochs at this run's mean
+    seconds per epoch of each (the nets and data are the same)."""
+    paper, runs = {**Config().model_dump(), **PROFILES["paper"]}, result["runs"]
+    select = np.mean([r["metrics"]["seconds_per_epoch"] for r in runs if r["arm"].startswith(SELECT)])
+    final = np.mean([r["metrics"]["seconds_per_epoch"] for r in test_round(runs)])
+    seconds = (len(selection_units(paper, 0)) * paper["select_epochs"] * select
+               + 2 * paper["seeds"] * paper["epochs"] * final)  # dropout and the chosen standout
+    return {"paper_cpu_hours": rule.fmt(seconds / 3600, 0)}
 
 
 # --------------------------------------------------------------------------- presentation

@@ -364,7 +364,26 @@ def facts(result: dict) -> dict[str, str]:
             "real_map_residual_y": rule.fmt(gp["metrics"]["real_map_max_residual_y"], 3),
             "lenet_test_error": rule.mean_sd([r["metrics"]["test_error"] for r in lenet], 2, " %"),
             "classes_by_angle": "; ".join(f"seed {r['seed']}: " + " ".join(map(str, r["metrics"]["predicted_class_by_angle"]))
-                                          for r in lenet)}
+                                          for r in lenet), **paper_cost(result)}
+
+
+def _co2_multiply_adds(hidden: list[int]) -> int:
+    """Multiply-adds of one CO2 net per point: scalar in, scalar out."""
+    sizes = [1, *hidden, 1]
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def paper_cost(result: dict) -> dict[str, str]:
+    """What the ``paper`` profile would cost on this run's machine: its CO2 steps at this run's seconds per step,
+    scaled by the ratio of multiply-adds of the two nets, and its digit epochs at this run's seconds per epoch."""
+    runs, config, paper = result["runs"], result["config"], PROFILES["paper"]
+    co2 = [r for arm in CO2_ARMS for r in _by_arm(runs, arm)]
+    per_step = np.mean([r["wall_seconds"] / r["metrics"]["iterations_run"] for r in co2])
+    ratio = _co2_multiply_adds(paper["co2"]["hidden"]) / _co2_multiply_adds(config["co2"]["hidden"])
+    per_epoch = np.mean([r["wall_seconds"] for r in _by_arm(runs, "lenet")]) / config["digits"]["epochs"]
+    seconds = paper["seeds"] * (len(CO2_ARMS) * paper["co2"]["iterations"] * per_step * ratio
+                                + paper["digits"]["epochs"] * per_epoch)
+    return {"paper_cpu_days": rule.fmt(seconds / 86_400, 0), "paper_macs_ratio": rule.fmt(ratio, 1)}
 
 
 # --------------------------------------------------------------------------- presentation

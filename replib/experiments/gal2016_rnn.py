@@ -31,6 +31,7 @@ ARMS = ("none", "naive", "variational")
 PAPER_ARMS = ("naive", "variational")  # the pair of the paper's table; "none" is optional context
 EVAL_STREAMS = 10  # validation and test text is laid out in 10 parallel streams
 TRAIN_TOKENS, TEST_TOKENS = 929_589, 82_430  # the sizes of Mikolov's training and test splits
+VOCAB_SIZE = 10_000  # Mikolov's vocabulary, <unk> and <eos> included
 MC_CHECKPOINTS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)  # passes after which MC perplexity is recorded
 PAPER_MC_SAMPLES = 1000  # section 5.1: the "MC" rows of Table 1 average 1000 stochastic passes
 MC_CHUNK = 100  # MC passes run side by side as columns of one batch (each column draws its own masks)
@@ -265,6 +266,13 @@ def _tokens(config: dict) -> str:
     return "the whole test split" if config["mc_tokens"] is None else f"the test split's first {config['mc_tokens']:,} tokens"
 
 
+def multiply_adds_per_token(config: dict) -> int:
+    """Weights a token meets in a forward pass (LSTM input and recurrent products, softmax), so the multiply-adds;
+    the embedding is a look-up. Scales the measured cost of one net to another's."""
+    h, layers = config["hidden"][0], len(config["hidden"])
+    return layers * 4 * h * 2 * h + h * VOCAB_SIZE
+
+
 def claims(config: dict, runs: list[dict]) -> list[dict]:
     """The chapter's claims, each decided by :mod:`replib.claims`' rule over seeds; ``none`` below naive, when the
     optional arm ran, is Zaremba et al.'s finding, not this paper's: shown apart."""
@@ -303,6 +311,13 @@ def facts(result: dict) -> dict[str, str]:
     out.update({f"valid_last_gain_{arm}": rule.fmt(v[-2] - v[-1], 1) if len(v) > 1 else "not measured (one epoch)"
                 for arm, v in valid.items()})
     gain_at = {n: rule.per_seed({s: g[i] for s, (_, g) in gains.items()}, 1) for i, n in enumerate(at)}
+    lead, mc_gain = rule.paired(ppl["variational"], ppl["naive"]), rule.paired(sub["variational_mc"], sub["variational"])
+    out.update({f"{name}_lower_seeds": f"{int((d < 0).sum())} of {len(d)}" for name, d in (("variational", lead), ("mc", mc_gain))})
+    out.update({f"{name}_interval": rule.fmt_interval(*rule.interval(d), digits=1) for name, d in
+                (("variational_minus_naive", lead), ("mc_minus_weight_averaging", mc_gain))})
+    if len(at) > 1:
+        out["mc_last_change_per_seed"] = rule.per_seed({s: g[-1] - g[-2] for s, (_, g) in gains.items()}, 2)
+        out["mc_second_last_passes"] = str(at[-2])
     return {**out, "epochs": str(config["epochs"]), "seeds": str(len(result["seeds"])),
             "last_lr": rule.fmt(runs[0]["curves"]["lr"][-1], 4),
             "naive_minus_variational_per_seed": rule.per_seed(rule.paired(ppl["naive"], ppl["variational"]), 1),
@@ -314,10 +329,22 @@ def facts(result: dict) -> dict[str, str]:
             "mc_minutes_per_net": rule.fmt(mc_minutes, 1),
             "mc_whole_split_minutes": rule.fmt(mc_minutes * (TEST_TOKENS - 1) / (n_mc - 1), 0),
             "whole_train_split_factor": rule.fmt(TRAIN_TOKENS / (config["train_size"] or TRAIN_TOKENS), 1),
+            **paper_cost(result),
             "paper_mc_gain": rule.fmt(paper["variational"] - paper["variational_mc"], 1),
             "paper_mc_samples": str(PAPER_MC_SAMPLES),
             "paper_variational_lead": rule.fmt(paper["naive"] - paper["variational"], 1),
             "ours_over_paper": rule.fmt(np.mean(list(ppl["variational"].values())) / paper["variational"], 1)}
+
+
+def paper_cost(result: dict) -> dict[str, str]:
+    """What the ``paper`` profile's training would cost on this run's machine: its token-epochs at this run's seconds
+    per training token, scaled by the ratio of multiply-adds per token of the two nets (MC passes not included)."""
+    config, paper = result["config"], {**Config().model_dump(), **PROFILES["paper"]}
+    token_epochs = len(PAPER_ARMS) * paper["seeds"] * paper["epochs"] * TRAIN_TOKENS
+    per_token = np.mean([r["metrics"]["seconds_per_epoch"] for r in result["runs"]]) / (config["train_size"] or TRAIN_TOKENS)
+    ratio = multiply_adds_per_token(paper) / multiply_adds_per_token(config)
+    return {"paper_token_epochs": f"{token_epochs / 1e6:,.0f} million", "paper_macs_ratio": rule.fmt(ratio, 1),
+            "paper_cpu_days": rule.fmt(token_epochs * per_token * ratio / 86_400, 0)}
 
 
 # --------------------------------------------------------------------------- presentation
@@ -329,7 +356,7 @@ def figure(result: dict):
     """(a) Validation perplexity against epoch per arm: mean over seeds, each seed faint; (b) MC minus weight-averaging
     perplexity of each variational net on the MC tokens against the number of passes averaged."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator
 
     config = result["config"]
     colors = dict(zip(ARMS, plotting.palette(len(ARMS))))
@@ -359,6 +386,9 @@ def figure(result: dict):
             [paper["variational_mc"] - paper["variational"]], marker="*", markersize=11, color="black", linestyle="none",
             label="paper, 2x650, whole test split")
     bx.set(xscale="log", xlabel="stochastic passes averaged", ylabel="MC minus weight averaging (perplexity)")
+    bx.set_yscale("symlog", linthresh=5)  # linear within ±5, where the curves settle; logarithmic beyond
+    bx.yaxis.set_major_locator(FixedLocator([-20, -10, -5, -2, 0, 2, 5, 10, 20, 50, 100, 200]))
+    bx.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     bx.set_title(f"(b) MC averaging, variational nets, {_tokens(config)}", fontsize=10)
     bx.legend(fontsize=8)
     fig.suptitle(f"Variational against naive dropout ({result['profile']} profile)", fontsize=11)

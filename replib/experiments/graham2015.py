@@ -243,12 +243,21 @@ def facts(result: dict) -> dict[str, str]:
                speedups=", ".join(f"{rule.fmt(s)} (n = {n})" for n, s in timing["measured speed-up"].items()),
                claims_threads=str(threads), claims_batch=str(batch), epochs=str(result["config"]["epochs"]))
     whole, largest = timing_table(result), max(result["config"]["timing"]["batch_sizes"])
-    out["large_batch"] = str(largest)
+    out.update(large_batch=str(largest), **paper_cost(result))
     for t in result["config"]["timing"]["threads"]:  # at n = `at`: the training batch and the largest timed
         for name, b in (("train", batch), ("large", largest)):
             out[f"speedup_{name}_batch_t{t}"] = rule.fmt(whole.loc[(t, b, at), "measured speed-up"])
             out[f"share_{name}_batch_t{t}"] = rule.fmt(whole.loc[(t, b, at), "share of FLOP prediction"])
     return out
+
+
+def paper_cost(result: dict) -> dict[str, str]:
+    """What the ``paper`` profile's accuracy arms would cost on this run's machine: their epochs at this run's mean
+    seconds per epoch of each arm (the nets and data are the same; the timing unit is not included)."""
+    seeds, epochs = PROFILES["paper"]["seeds"], PROFILES["paper"]["epochs"]
+    seconds = sum(seeds * epochs * np.mean([r["metrics"]["seconds_per_epoch"] for r in result["runs"] if r["arm"] == arm])
+                  for arm in ARMS)
+    return {"paper_cpu_hours": rule.fmt(seconds / 3600, 0), "paper_epochs": str(epochs), "paper_seeds": str(seeds)}
 
 
 # --------------------------------------------------------------------------- presentation

@@ -290,6 +290,10 @@ def facts(result: dict) -> dict[str, str]:
     out["cost_ratio"] = low if low == high else f"{low} to {high}"
     out.update({f"{k}_width": str(w) for k, w in ends.items()}, sweep_width=str(n), epochs=str(config["epochs"]),
                train_size=f"{config['train_size'] or 60_000:,}", mc_samples=str(config["mc_samples"]))
+    paper = PROFILES["paper"]  # its Table 2 row alone, at this run's seconds per epoch of the widest net's arms
+    row = sum(paper["seeds"] * paper["epochs"] * seconds[arm_name(m, ends["large"])] for m in METHODS)
+    out.update(paper_row_cpu_days=rule.fmt(row / 86_400, 0), paper_epochs=f"{paper['epochs']:,}",
+               paper_seeds=str(paper["seeds"]))
     return out
 
 
