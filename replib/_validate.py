@@ -12,7 +12,8 @@ from __future__ import annotations
 import numbers
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 
 # --------------------------------------------------------------------------- arguments
@@ -83,6 +84,14 @@ class SubSpec(BaseModel):
     """A nested part of a config (one arm's settings, a second task's): strict, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", strict=True, validate_default=True)
+
+    @classmethod
+    def with_defaults(cls, **defaults) -> type:
+        """These settings with other defaults; descriptions and checks unchanged (a chapter's protocol on a
+        shared one: ``class Config(CifarTraining.with_defaults(lr=0.05), Spec)``)."""
+        fields = {k: (cls.model_fields[k].annotation, FieldInfo.merge_field_infos(cls.model_fields[k], default=v))
+                  for k, v in defaults.items()}
+        return create_model(cls.__name__, __base__=cls, **fields)
 
 
 class Spec(SubSpec):

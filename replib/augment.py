@@ -63,15 +63,17 @@ def random_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True,
 
 
 def cifar_pipeline(mean: Sequence[float], std: Sequence[float], crop_flip: bool = True,
-                   cutout_length: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A training-batch transform: uint8 batch -> [crop + flip] -> normalise -> [Cutout(length)].
+                   cutout_length: int = 0, *, padding: int = 4, flip: bool = True,
+                   memory_format: torch.memory_format = torch.contiguous_format) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A training-batch transform: uint8 batch -> [crop (``padding`` pixels) + ``flip``] -> normalise -> [Cutout(length)],
+    laid out in ``memory_format`` (``torch.channels_last`` for nets that run faster so).
 
     Evaluation batches only need :func:`normalize`.
     """
 
     def transform(x: torch.Tensor) -> torch.Tensor:
         if crop_flip:
-            x = random_crop_flip(x)
-        return cutout(normalize(x, mean, std), cutout_length)
+            x = random_crop_flip(x, padding, flip)
+        return cutout(normalize(x, mean, std), cutout_length).contiguous(memory_format=memory_format)
 
     return transform

@@ -299,3 +299,56 @@ class DepthDropoutResNet(ResNet):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class FastCifarNet(nn.Module):
+    """A small CIFAR-10 net in the style of the public fast-training recipes (Page 2018, "How to train your
+    ResNet"; Jordan 2024, "airbench"): built to reach high accuracy in few epochs, not to follow a paper.
+
+    A 2x2 convolution over every 2x2 patch (``stem`` maps, no padding: 32 -> 31 pixels), GELU; then one block per entry of ``widths``: a 3x3 convolution, max-pool 2, batch norm, GELU, followed by
+    ``depth - 1`` more 3x3 convolutions with batch norm and GELU at that resolution (31 -> 15 -> 7 -> 3 for three
+    blocks); a global max-pool and a linear classifier without bias whose logits are multiplied by ``scale``
+    (a temperature the recipes fix instead of learning). ``dropout``/``p`` place :func:`make_dropout` after every
+    block (none by default).
+
+    Shapes: input ``(N, 3, 32, 32)``, logits ``(N, num_classes)``.
+    """
+
+    def __init__(self, widths: Sequence[int] = (32, 64, 64), depth: int = 1, stem: int = 24, num_classes: int = 10,
+                 scale: float = 1 / 9, dropout: str = "none", p: float = 0.0) -> None:
+        super().__init__()
+        widths = [check_positive_int(w, "widths") for w in widths]
+        if not widths:
+            raise ValueError("widths must name at least one block's width, got []")
+        depth, stem = check_positive_int(depth, "depth"), check_positive_int(stem, "stem")
+        if 31 >> len(widths) < 1:  # the stem leaves 31 pixels, each block halves them (rounding down)
+            raise ValueError(f"at most 4 blocks fit a 32x32 image (each halves it), got {len(widths)}")
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, 2, bias=False), nn.GELU())
+        blocks, channels = [], stem
+        for width in widths:
+            layers = [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(width), nn.GELU()]
+            for _ in range(depth - 1):
+                layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.GELU()]
+            blocks.append(nn.Sequential(*layers, make_dropout(dropout, p)))
+            channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Linear(channels, check_positive_int(num_classes, "num_classes"), bias=False)
+        self.scale = float(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.stem(x))
+        return self.head(h.amax((2, 3))) * self.scale
+
+
+class FlipAveraged(nn.Module):
+    """Test-time flip averaging: the mean of ``model``'s logits for each image and its mirror image.
+
+    For evaluation only (in training it is ``model`` applied twice). Shapes as ``model``'s, input ``(N, C, H, W)``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.model(x) + self.model(x.flip(3)))

@@ -129,3 +129,47 @@ def glue_facts(module: ModuleType, result: dict) -> dict[str, str]:
     for name, text in facts.items():
         glue(name, Markdown(text), display=False)
     return facts
+
+
+# --------------------------------------------------------------------------- benchmarks of accuracy against time
+
+NET_LABELS = {"fast": "fast net", "resnet20": "ResNet-20"}
+
+
+def fast_cifar_table(record: dict) -> pd.DataFrame:
+    """One row per net and budget of ``results/benchmarks/fast_cifar.json``: epochs, minutes, test accuracy, precision."""
+    rows = [{"net": NET_LABELS.get(name, name), "budget (min)": float(budget), "epochs": run["epochs"],
+             "training minutes": round(run["train_minutes"], 1), "test accuracy (%)": run["test_accuracy"],
+             "precision": net["precision"]["precision"]}
+            for name, net in record["nets"].items() for budget, run in net["budgets"].items()]
+    return pd.DataFrame(rows).set_index(["net", "budget (min)"])
+
+
+def fast_cifar_figure(record: dict):
+    """Test accuracy after every epoch against cumulative training minutes, one line per run; the goals as marks;
+    the machine in the title. Exported as ``benchmarks-fast_cifar.png`` / ``.svg``."""
+    import matplotlib.pyplot as plt
+
+    from .plotting import palette
+
+    use_house_style()
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    colors = dict(zip(record["nets"], palette(len(record["nets"]))))
+    for name, net in record["nets"].items():
+        for i, (budget, run) in enumerate(sorted(net["budgets"].items(), key=lambda kv: float(kv[0]))):
+            curve = run["curve"]
+            ax.plot(curve["train_minutes"], curve["test_accuracy"], marker="o", markersize=3, color=colors[name],
+                    linestyle=("-", "--", ":")[i % 3],
+                    label=f"{NET_LABELS.get(name, name)}, {float(budget):g}-min run ({net['precision']['precision']})")
+    for minutes, accuracy in record.get("goals", []):
+        ax.plot([minutes], [accuracy], marker="*", markersize=12, color="black", linestyle="none")
+        ax.annotate(f"goal: {accuracy:g}% in {minutes:g} min", (minutes, accuracy), textcoords="offset points",
+                    xytext=(6, -12), fontsize=8)
+    hardware = record["provenance"]["hardware"]
+    ax.set(xlabel="minutes of training (cumulative; evaluation not counted)", ylabel="test accuracy (%)")
+    ax.set_title(f"CIFAR-10, all 50,000 training images: {hardware['cpu']}, {hardware['cpu_capability']}, "
+                 f"{hardware['torch_threads']} threads", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, "benchmarks", "fast_cifar")
+    return fig

@@ -256,19 +256,30 @@ def git_state() -> dict:
     return {"commit": commit, "dirty": bool(dirty)}
 
 
-def hardware(device: str) -> dict:
-    """The machine: CPU model and whether it has native bf16, cores, torch's vector kernels and threads, GPU."""
-    cpu, flags = platform.processor() or platform.machine(), set()
+def _cpuinfo(key: str) -> str | None:
+    """The first ``key`` line's value in /proc/cpuinfo (None where there is none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu == (platform.processor() or platform.machine()):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
+            if line.startswith(key):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return None
+
+
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # bf16 in hardware: AVX-512 bf16 or AMX
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (``avx2``, ``avx512_bf16``, ``amx_bf16``, ...); empty where unknown."""
+    return frozenset((_cpuinfo("flags") or "").split())
+
+
+def hardware(device: str) -> dict:
+    """The machine: CPU model and whether it has native bf16, cores, torch's vector kernels and threads, GPU."""
+    cpu = _cpuinfo("model name") or platform.processor() or platform.machine()
     info = {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "bf16_native": bool(flags & {"avx512_bf16", "amx_bf16"}), "torch_threads": torch.get_num_threads(),
+            "bf16_native": bool(cpu_flags() & NATIVE_BF16_FLAGS), "torch_threads": torch.get_num_threads(),
             "denormals_flushed": denormals_flushed(), "device": device}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))

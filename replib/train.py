@@ -27,6 +27,8 @@ from .progress import bar as progress_bar
 Batch = tuple[torch.Tensor, ...]
 # A schedule maps (0-based epoch, epochs in the run) to a value; its points are fractions of the run.
 Schedule = Callable[[int, int], float]
+# A step schedule maps the 0-based step of the whole run to an optimiser's param-group settings.
+StepSchedule = Callable[[int], dict[str, float]]
 Batches = Callable[[int], Iterable[Batch]]  # 0-based epoch -> that epoch's minibatches
 Loss = Callable[[nn.Module, Batch], torch.Tensor]
 Monitor = Callable[[nn.Module], dict[str, float]]  # named metrics of the held-out split, in eval mode
@@ -76,6 +78,26 @@ def linear_ramp(start: float, end: float, until: float) -> Schedule:
         return end if ramp <= 0 or epoch >= ramp else start + (end - start) * epoch / ramp
 
     return value
+
+
+def one_cycle(peak: float, steps: int, *, warmup: float = 0.25, start: float = 0.1, end: float = 0.0) -> StepSchedule:
+    """The learning rate of every step as a function of progress through the run: a linear rise from
+    ``start * peak`` to ``peak`` over the first ``warmup`` of the ``steps``, then a linear fall to ``end * peak``
+    at the last step (the one-cycle shape of Smith & Topin 2019, as the fast CIFAR-10 recipes use it).
+    For :func:`fit`'s ``step_schedule``; returns ``{"lr": ...}``."""
+    check_positive_int(steps, "steps")
+    if not (peak > 0 and 0 <= warmup < 1 and 0 <= start <= 1 and 0 <= end <= 1):
+        raise ValueError(f"one_cycle needs peak > 0, 0 <= warmup < 1 and start, end in [0, 1]; got peak={peak!r}, "
+                         f"warmup={warmup!r}, start={start!r}, end={end!r}")
+    rise = warmup * (steps - 1)
+
+    def settings(step: int) -> dict[str, float]:
+        if step < rise:
+            return {"lr": peak * (start + (1 - start) * step / rise)}
+        fall = (step - rise) / max(steps - 1 - rise, 1e-12)
+        return {"lr": peak * (1 - (1 - end) * min(fall, 1.0))}
+
+    return settings
 
 
 def sgd_schedule(lr: Schedule | float, momentum: Schedule | float = 0.0, *, dampened: bool = False):
@@ -205,6 +227,7 @@ def fit(
     loss: Loss = cross_entropy,
     before_step: Callable[[], Any] | None = None,
     after_step: Callable[[], Any] | None = None,
+    step_schedule: StepSchedule | None = None,
     monitor: Monitor | None = None,
     eval_every: int = 1,
     progress: bool = True,
@@ -216,6 +239,9 @@ def fit(
         batches: the minibatches of each epoch (:func:`minibatches` for in-memory tensors).
         optimizer: any torch optimiser; ``schedule(epoch, epochs)`` sets its param-group
             settings at the start of every epoch (:func:`sgd_schedule`, :func:`adam_schedule`).
+        step_schedule: optional settings before every optimiser step, from the step's 0-based index
+            in the whole run (:func:`one_cycle`); they override the epoch's ``schedule`` for the
+            keys they name, and the curves record their values at each epoch's first step.
         loss: ``loss(model, batch)``, the scalar minimised (default: :func:`cross_entropy`); or,
             for a stack of ``M`` nets (:mod:`replib.ensemble`), one mean loss per member, shape
             ``(M,)``, whose sum is minimised (each member gets exactly its own gradient) and
@@ -242,13 +268,21 @@ def fit(
 
     bar = progress_bar(range(epochs), desc=desc or "epochs", unit="epoch", disable=not progress, leave=False)
     model.train()
+    step = 0
     for epoch in bar:
         start = time.perf_counter()
         settings = schedule(epoch, epochs)
         for group in optimizer.param_groups:
             group.update(settings)
-        loss_sum, count = None, 0
+        loss_sum, count, first = None, 0, step
         for batch in batches(epoch):
+            if step_schedule is not None:
+                now = step_schedule(step)
+                for group in optimizer.param_groups:
+                    group.update(now)
+                if step == first:
+                    settings = {**settings, **now}
+            step += 1
             value = loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
             (value if value.ndim == 0 else value.sum()).backward()

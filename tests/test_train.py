@@ -8,8 +8,8 @@ import torch
 from replib import seeding
 from replib.models import MLP
 from replib.train import (apply_max_norm, at_epoch, classification_monitor, clip_grad_norm, decay_after,
-                          exponential_decay, fit, fit_regression, linear_ramp, max_norm, minibatches, sgd_schedule,
-                          step_decay)
+                          exponential_decay, fit, fit_regression, linear_ramp, max_norm, minibatches, one_cycle,
+                          sgd_schedule, step_decay)
 
 
 def test_linear_ramp_over_a_fraction_of_the_run_then_holds():
@@ -222,3 +222,40 @@ def test_fit_regression_without_a_target_runs_every_iteration_and_reads_after_th
 def test_fit_regression_rejects_a_target_that_is_not_positive():
     with pytest.raises(ValueError, match="target_rmse must be > 0"):
         _line_regression(target_rmse=0.0)
+
+
+# --------------------------------------------------------------------------- schedules per step
+
+
+def test_one_cycle_rises_linearly_to_its_peak_then_falls_to_its_end():
+    schedule = one_cycle(2.0, 11, warmup=0.2, start=0.1, end=0.0)  # rise over steps 0..2, fall over 2..10
+    lrs = [schedule(s)["lr"] for s in range(11)]
+    assert lrs == pytest.approx([0.2, 1.1, 2.0, 1.75, 1.5, 1.25, 1.0, 0.75, 0.5, 0.25, 0.0])
+    assert one_cycle(1.0, 5, warmup=0.0)(0)["lr"] == 1.0 and one_cycle(1.0, 1)(0)["lr"] == 1.0
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"peak": 0.0}, r"peak > 0.*peak=0\.0"), ({"warmup": 1.0}, r"0 <= warmup < 1.*warmup=1\.0"),
+    ({"end": 1.5}, r"end=1\.5"), ({"steps": 0}, r"steps"),
+])
+def test_one_cycle_rejects_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        one_cycle(**{"peak": 1.0, "steps": 10, **kwargs})
+
+
+def test_fit_applies_the_step_schedule_before_every_step_and_records_each_epochs_first():
+    """The optimiser sees the step schedule's rate at every step (over the epoch schedule's), and the curves keep
+    the rate of each epoch's first step."""
+    seen = []
+
+    class Spy(torch.optim.SGD):
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    model = MLP([2, 4, 2], "relu", 0.0, 0.0)
+    data = (torch.randn(40, 2), torch.randint(0, 2, (40,)))  # 4 batches of 10 per epoch
+    curves = fit(model, minibatches(data, 10, 0), epochs=3, optimizer=Spy(model.parameters(), lr=9.0),
+                 schedule=sgd_schedule(9.0, 0.5), step_schedule=lambda step: {"lr": 0.01 * (step + 1)}, progress=False)
+    assert seen == pytest.approx([0.01 * (s + 1) for s in range(12)])
+    assert curves["lr"] == pytest.approx([0.01, 0.05, 0.09]) and curves["momentum"] == [0.5, 0.5, 0.5]

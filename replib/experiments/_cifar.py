@@ -1,21 +1,33 @@
 """CIFAR-10 training shared by the convolutional chapters (Cutout, depth dropout): uint8 images in memory,
-whole-batch augmentation (:mod:`replib.augment`), SGD with momentum and a step schedule whose milestones
-are fractions of the run (:func:`replib.train.step_decay`), so a shortened run keeps the paper's shape."""
+whole-batch augmentation (:mod:`replib.augment`), all through :func:`replib.train.fit`. Two protocols:
+
+- :func:`train_classifier` (:class:`CifarTraining`): the papers' SGD with momentum and a step schedule whose
+  milestones are fractions of the run (:func:`replib.train.step_decay`), so a shortened run keeps its shape.
+- :func:`fast_train` (:class:`FastTraining`): the fast CIFAR-10 recipe for a CPU budget: Nesterov SGD under a
+  one-cycle learning rate set every step (:func:`replib.train.one_cycle`), label smoothing, flip and a small
+  translation, flip averaging at evaluation, channels_last, and bf16 only where :func:`replib.precision.choose`
+  measures that it pays.
+"""
 
 from __future__ import annotations
 
+import copy
 import functools
-from typing import Annotated
+import math
+from typing import Annotated, Literal
 
 import torch
-from pydantic import AfterValidator, Field, create_model
-from pydantic.fields import FieldInfo
+import torch.nn.functional as F
+from pydantic import AfterValidator, Field
 from torch import nn
 
 from .. import data
-from .._validate import Fractions, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Probability, SubSpec
+from .._validate import (Fraction, Fractions, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                         Probability, SubSpec)
 from ..augment import cifar_pipeline, normalize
-from ..train import classification_monitor, evaluate, fit, minibatches, sgd_schedule, step_decay
+from ..models import FlipAveraged
+from ..precision import autocast, bf16_native, check_precision, choose
+from ..train import classification_monitor, evaluate, fit, minibatches, one_cycle, sgd_schedule, step_decay
 
 EVAL_BATCH = 250  # images per evaluation batch: a ResNet-8 evaluates 2.3x faster than in batches of 10,000
 
@@ -45,13 +57,6 @@ class CifarTraining(SubSpec):
     lr_gamma: PositiveFloat = Field(0.1, description="factor of the learning rate at each milestone")
     crop_flip: bool = Field(True, description="standard augmentation: random 4-pixel-padded crop and horizontal flip")
     eval_every: PositiveInt = Field(1, description="epochs between evaluations of the held-out split during training")
-
-    @classmethod
-    def with_defaults(cls, **defaults) -> type[CifarTraining]:
-        """These settings with other defaults; descriptions and checks unchanged."""
-        fields = {k: (cls.model_fields[k].annotation, FieldInfo.merge_field_infos(cls.model_fields[k], default=v))
-                  for k, v in defaults.items()}
-        return create_model(cls.__name__, __base__=cls, **fields)
 
 
 splits = functools.lru_cache(maxsize=2)(data.cifar10_splits)  # uint8 splits, decoded once per process
@@ -91,3 +96,105 @@ def error_on(model: nn.Module, config: dict, which: str) -> float:
     """Test (or validation) error of ``model`` in %, in eval mode."""
     x, y = eval_set(config, which)
     return 100.0 * evaluate(model, (x, y), EVAL_BATCH)[0] / len(y)
+
+
+# --------------------------------------------------------------------------- the fast recipe
+
+
+class FastTraining(SubSpec):
+    """The fast CIFAR-10 recipe's settings (:func:`fast_train`); a chapter's config is
+    ``class Config(FastTraining.with_defaults(...), Spec)``, with ``epochs`` and ``device`` of its own."""
+
+    train_size: PositiveInt | None = Field(None, description="training images, after the validation images; None: all the rest")
+    val_size: NonNegativeInt = Field(0, description="images held out of the 50,000 training images for validation")
+    test_size: PositiveInt | None = Field(None, description="test images; None: all 10,000")
+    batch_size: PositiveInt = Field(512, description="images per minibatch")
+    lr: PositiveFloat = Field(0.4, description="peak learning rate of the one-cycle schedule (Nesterov SGD)")
+    momentum: Probability = Field(0.9, description="Nesterov momentum")
+    weight_decay: NonNegativeFloat = Field(5e-4, description="L2 penalty on every parameter")
+    warmup: Fraction = Field(0.25, description="share of the steps over which the rate rises to its peak (then falls to 0)")
+    label_smoothing: Probability = Field(0.2, description="share of each target's probability spread over all classes")
+    translate: NonNegativeInt = Field(2, description="pixels of random translation (padded crop); 0: none")
+    flip: bool = Field(True, description="random horizontal flips in training")
+    flip_test: bool = Field(True, description="evaluate on the mean logits of each image and its mirror image")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 only where the CPU has it natively and a step measures >= 1.2x faster")
+    eval_every: PositiveInt = Field(1, description="epochs between evaluations of the held-out split during training")
+
+
+class Evaluated(nn.Module):
+    """``model`` as it is evaluated: at ``precision``, on channels_last inputs, flip-averaged when ``flip``;
+    logits in fp32. Shapes as ``model``'s."""
+
+    def __init__(self, model: nn.Module, precision: str = "fp32", flip: bool = True) -> None:
+        super().__init__()
+        self.net = FlipAveraged(model) if flip else model
+        self.precision = check_precision(precision)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with autocast(self.precision, x.device.type):
+            return self.net(x.contiguous(memory_format=torch.channels_last)).float()
+
+
+def smoothed_loss(smoothing: float, precision: str):
+    """A :func:`replib.train.fit` loss: cross-entropy with label smoothing, the forward pass at ``precision``."""
+    check_precision(precision)
+
+    def loss(model: nn.Module, batch) -> torch.Tensor:
+        x, y = batch
+        with autocast(precision, x.device.type):
+            logits = model(x)
+        return F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
+
+    return loss
+
+
+def choose_precision(model: nn.Module, config: dict, *, repeats: int = 3) -> dict:
+    """``config["precision"]`` if set, else :func:`replib.precision.choose` on training steps of a copy of
+    ``model`` with one minibatch of ``config``'s size: what was chosen, and why."""
+    if config["precision"] != "auto":
+        return {"precision": config["precision"], "bf16_native": bf16_native(), "speedup": None,
+                "why": "set in the config"}
+    device, n = config["device"], config["batch_size"]
+    x = torch.randn(n, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (n,), device=device)
+
+    def step(q: str):
+        net = copy.deepcopy(model).to(device, memory_format=torch.channels_last).train()
+        opt, loss = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9), smoothed_loss(0.0, q)
+
+        def run() -> None:
+            opt.zero_grad(set_to_none=True)
+            loss(net, (x, y)).backward()
+            opt.step()
+
+        return run
+
+    return choose(step, repeats=repeats, device=device)
+
+
+def fast_train(model: nn.Module, config: dict, seed: int, *, precision: str = "fp32", cutout_length: int = 0,
+               monitor: str = "test", progress: bool = True, desc: str = "") -> dict[str, list]:
+    """Train ``model`` by the fast recipe (:class:`FastTraining` settings in ``config``, with ``epochs`` and
+    ``device``) at ``precision`` (:func:`choose_precision`); ``monitor``: the split (``"val"`` or ``"test"``)
+    evaluated as :class:`Evaluated` says. Returns :func:`replib.train.fit`'s curves."""
+    device = config["device"]
+    x, y = splits(config["train_size"], config["val_size"], config["test_size"]).train
+    model = model.to(device, memory_format=torch.channels_last)
+    steps = config["epochs"] * math.ceil(len(y) / config["batch_size"])
+    augment = cifar_pipeline(data.CIFAR10_MEAN, data.CIFAR10_STD, config["translate"] > 0 or config["flip"],
+                             cutout_length, padding=config["translate"], flip=config["flip"],
+                             memory_format=torch.channels_last)
+    measure, evaluated = classification_monitor(eval_set(config, monitor), EVAL_BATCH), Evaluated(
+        model, precision, config["flip_test"])
+    return fit(
+        model,
+        minibatches((x.to(device), y.to(device)), config["batch_size"], seed, augment=augment),
+        epochs=config["epochs"],
+        optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"], nesterov=True,
+                                  weight_decay=config["weight_decay"]),
+        schedule=sgd_schedule(config["lr"], config["momentum"]),
+        step_schedule=one_cycle(config["lr"], steps, warmup=config["warmup"]),
+        loss=smoothed_loss(config["label_smoothing"], precision),
+        monitor=lambda _: measure(evaluated), eval_every=config["eval_every"], progress=progress, desc=desc,
+    )

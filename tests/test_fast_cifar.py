@@ -1,0 +1,127 @@
+"""The fast CIFAR-10 recipe: its net, flip averaging, the precision choice, the loss, and a short real run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from replib import precision, results
+from replib.augment import cifar_pipeline
+from replib.experiments import _cifar
+from replib.models import FastCifarNet, FlipAveraged
+
+
+def test_fast_net_maps_cifar_images_to_logits_at_every_depth_and_width():
+    torch.manual_seed(0)
+    for widths, depth in (((32, 64, 64), 1), ((16, 32), 2), ((8, 8, 8, 8), 3)):
+        net = FastCifarNet(widths, depth)
+        assert net(torch.randn(5, 3, 32, 32)).shape == (5, 10)
+        convs = [m for m in net.blocks.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert len(convs) == len(widths) * depth and [c.out_channels for c in convs][::depth] == list(widths)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"widths": []}, r"widths must name at least one block's width, got \[\]"),
+    ({"widths": [8] * 5}, r"at most 4 blocks fit a 32x32 image \(each halves it\), got 5"),
+    ({"depth": 0}, r"depth"), ({"widths": [8, 0]}, r"widths"),
+])
+def test_fast_net_rejects_bad_shapes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FastCifarNet(**kwargs)
+
+
+def test_flip_averaging_gives_an_image_and_its_mirror_the_same_logits():
+    torch.manual_seed(0)
+    net = FastCifarNet((8, 8, 8)).eval()
+    x = torch.randn(4, 3, 32, 32)
+    averaged = FlipAveraged(net)
+    torch.testing.assert_close(averaged(x), averaged(x.flip(3)))
+    assert not torch.allclose(net(x), net(x.flip(3)))  # the net alone is not symmetric
+    torch.testing.assert_close(averaged(x), (net(x) + net(x.flip(3))) / 2)
+
+
+def test_evaluated_net_is_the_flip_averaged_net_in_fp32_on_either_layout():
+    torch.manual_seed(0)
+    net = FastCifarNet((8, 8)).eval()
+    x = torch.randn(3, 3, 32, 32)
+    out = _cifar.Evaluated(net, "fp32", flip=True)(x)
+    assert out.dtype == torch.float32 and out.is_contiguous()
+    torch.testing.assert_close(out, FlipAveraged(net)(x), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(_cifar.Evaluated(net, "fp32", flip=False)(x), net(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\], got 'fp16'"):
+        _cifar.Evaluated(net, "fp16")
+
+
+def test_smoothed_loss_is_cross_entropy_against_smoothed_targets():
+    torch.manual_seed(0)
+    net = FastCifarNet((8, 8))
+    x, y = torch.randn(6, 3, 32, 32), torch.randint(0, 10, (6,))
+    logp = net(x).log_softmax(1)
+    target = torch.full((6, 10), 0.2 / 10).scatter_(1, y.unsqueeze(1), 0.8 + 0.2 / 10)
+    torch.testing.assert_close(_cifar.smoothed_loss(0.2, "fp32")(net, (x, y)), -(target * logp).sum(1).mean())
+
+
+def test_bf16_autocast_runs_convolutions_in_bf16_and_fp32_changes_nothing():
+    conv, x = torch.nn.Conv2d(3, 4, 3), torch.randn(2, 3, 8, 8)
+    with precision.autocast("bf16"):
+        assert conv(x).dtype == torch.bfloat16
+    with precision.autocast("fp32"):
+        assert conv(x).dtype == torch.float32
+
+
+def test_precision_stays_fp32_without_timing_where_bf16_is_not_native(monkeypatch):
+    monkeypatch.setattr(precision, "bf16_native", lambda: False)
+    calls = []
+    choice = precision.choose(lambda q: calls.append(q) or (lambda: None))
+    assert choice["precision"] == "fp32" and choice["speedup"] is None and calls == []
+    assert "no native bf16" in choice["why"]
+
+
+@pytest.mark.parametrize("bf16_seconds,chosen", [(0.001, "bf16"), (0.02, "fp32")])
+def test_precision_takes_bf16_only_for_a_measured_speed_up(monkeypatch, bf16_seconds, chosen):
+    """fp32 steps sleep 10 ms; bf16 steps 1 ms (10x faster: taken) or 20 ms (slower: not)."""
+    import time
+
+    monkeypatch.setattr(precision, "bf16_native", lambda: True)
+    step = lambda q: (lambda: time.sleep(0.01 if q == "fp32" else bf16_seconds))  # noqa: E731
+    choice = precision.choose(step, repeats=3)
+    assert choice["precision"] == chosen and choice["bf16_native"]
+    assert (choice["speedup"] > 1.2) == (chosen == "bf16")
+
+
+def test_bf16_native_reads_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    assert precision.bf16_native()
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    assert not precision.bf16_native()
+    assert isinstance(results.cpu_flags(), frozenset)
+
+
+def test_pipeline_can_translate_without_flipping_and_lays_out_channels_last():
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
+    out = cifar_pipeline((0.5,) * 3, (0.25,) * 3, True, padding=0, flip=False, memory_format=torch.channels_last)(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, (x.float() / 255 - 0.5) / 0.25)  # no padding, no flip: only normalised
+    flipped = cifar_pipeline((0.5,) * 3, (0.25,) * 3, True, padding=0, flip=True)(x)
+    mirrored = [not torch.allclose(flipped[i], out[i]) for i in range(64)]
+    assert all(torch.allclose(flipped[i], out[i].flip(2)) for i in range(64) if mirrored[i])
+    assert 16 < sum(mirrored) < 48  # about half the images mirrored, the others untouched
+
+
+def test_precision_of_the_config_is_taken_as_set():
+    config = {**_cifar.FastTraining().model_dump(), "device": "cpu", "precision": "fp32"}
+    assert _cifar.choose_precision(FastCifarNet((4,)), config)["precision"] == "fp32"
+
+
+def test_fast_recipe_trains_and_reports_per_epoch(needs_mirror):
+    """Two epochs on 512 images: the curves fit records, the one-cycle rate per epoch, a falling loss."""
+    config = {**_cifar.FastTraining(train_size=512, test_size=256, batch_size=128).model_dump(), "device": "cpu",
+              "epochs": 2, "precision": "fp32"}
+    torch.manual_seed(0)
+    curves = _cifar.fast_train(FastCifarNet((16, 32, 32)), config, 0, progress=False)
+    assert curves["epoch"] == [1, 2] and len(curves["monitor_error"]) == 2
+    steps = 2 * 4  # one-cycle over 8 steps: step 0 at a tenth of the peak, step 4 on the way down
+    assert curves["lr"][0] == pytest.approx(0.1 * config["lr"])
+    assert curves["lr"][1] == pytest.approx(_cifar.one_cycle(config["lr"], steps, warmup=config["warmup"])(4)["lr"])
+    assert curves["train_loss"][1] < curves["train_loss"][0] and 0 <= curves["monitor_error"][-1] <= 100
