@@ -1,7 +1,7 @@
 """Benchmark: test accuracy on CIFAR-10 against minutes of training on this machine, for the fast recipe's net
 and for the depth-dropout chapter's ResNet-20, through the same loop.
 
-    python benchmarks/bench_fast_cifar.py [--threads 2] [--budgets 12 40] [--resnet-budgets 12]
+    python benchmarks/bench_fast_cifar.py [--threads 2] [--budgets 12] [--resnet-budgets 12]
 
 Both nets train on all 50,000 training images by ``replib.experiments._cifar.fast_train`` (Nesterov SGD under a
 one-cycle rate set every step, label smoothing 0.2, flip and 2-pixel translation, flip averaging at test,
@@ -48,10 +48,10 @@ def train(name: str, args, epochs: int, chosen: str) -> dict:
 
 def main() -> None:
     parser = common_parser(__doc__, repeats=3)
-    parser.add_argument("--budgets", type=float, nargs="+", default=[12.0, 40.0], help="minutes of training, fast net")
+    parser.add_argument("--budgets", type=float, nargs="+", default=[12.0], help="minutes of training, fast net")
     parser.add_argument("--resnet-budgets", type=float, nargs="*", default=[12.0], help="minutes of training, ResNet-20")
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 64], help="the fast net's block widths")
-    parser.add_argument("--depth", type=int, default=1, help="the fast net's convolutions per block")
+    parser.add_argument("--depth", type=int, default=2, help="the fast net's convolutions per block")
     parser.add_argument("--lr", type=float, default=FastTraining.model_fields["lr"].default, help="peak learning rate")
     parser.add_argument("--batch-size", type=int, default=FastTraining.model_fields["batch_size"].default)
     args = parser.parse_args()

@@ -308,14 +308,14 @@ class FastCifarNet(nn.Module):
     A 2x2 convolution over every 2x2 patch (``stem`` maps, no padding: 32 -> 31 pixels), GELU; then one block per entry of ``widths``: a 3x3 convolution, max-pool 2, batch norm, GELU, followed by
     ``depth - 1`` more 3x3 convolutions with batch norm and GELU at that resolution (31 -> 15 -> 7 -> 3 for three
     blocks); a global max-pool and a linear classifier without bias whose logits are multiplied by ``scale``
-    (a temperature the recipes fix instead of learning). ``dropout``/``p`` place :func:`make_dropout` after every
+    (a fixed temperature; airbench uses 1/9). ``dropout``/``p`` place :func:`make_dropout` after every
     block (none by default).
 
     Shapes: input ``(N, 3, 32, 32)``, logits ``(N, num_classes)``.
     """
 
-    def __init__(self, widths: Sequence[int] = (32, 64, 64), depth: int = 1, stem: int = 24, num_classes: int = 10,
-                 scale: float = 1 / 9, dropout: str = "none", p: float = 0.0) -> None:
+    def __init__(self, widths: Sequence[int] = (32, 64, 64), depth: int = 2, stem: int = 24, num_classes: int = 10,
+                 scale: float = 1.0, dropout: str = "none", p: float = 0.0) -> None:
         super().__init__()
         widths = [check_positive_int(w, "widths") for w in widths]
         if not widths:
