@@ -125,3 +125,21 @@ def test_fast_recipe_trains_and_reports_per_epoch(needs_mirror):
     assert curves["lr"][0] == pytest.approx(0.1 * config["lr"])
     assert curves["lr"][1] == pytest.approx(_cifar.one_cycle(config["lr"], steps, warmup=config["warmup"])(4)["lr"])
     assert curves["train_loss"][1] < curves["train_loss"][0] and 0 <= curves["monitor_error"][-1] <= 100
+
+
+def test_benchmark_table_and_figure_show_every_run_and_the_goals(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLIB_FIGURES_DIR", str(tmp_path))
+    from replib import report
+
+    run = lambda acc: {"epochs": 2, "train_minutes": 1.5, "test_accuracy": acc,  # noqa: E731
+                       "curve": {"train_minutes": [0.7, 1.5], "test_accuracy": [50.0, acc]}}
+    record = {"goals": [[12.0, 85.0], [40.0, 90.0]],
+              "provenance": {"hardware": {"cpu": "Test CPU", "cpu_capability": "AVX2", "torch_threads": 2}},
+              "nets": {"fast": {"precision": {"precision": "fp32"}, "budgets": {"12": run(80.0), "40": run(88.5)}},
+                       "resnet20": {"precision": {"precision": "bf16"}, "budgets": {"12": run(70.0)}}}}
+    table = report.fast_cifar_table(record)
+    assert list(table["test accuracy (%)"]) == [80.0, 88.5, 70.0] and list(table["precision"]) == ["fp32", "fp32", "bf16"]
+    fig = report.fast_cifar_figure(record)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 + 2 and "Test CPU, AVX2, 2 threads" in ax.get_title()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmarks-fast_cifar.png", "benchmarks-fast_cifar.svg"]
