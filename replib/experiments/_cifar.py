@@ -41,13 +41,18 @@ def _resnet_depth(depth: int) -> int:
 ResNetDepth = Annotated[int, AfterValidator(_resnet_depth)]  # a CIFAR ResNet's layers (He et al. 2016, 4.2)
 
 
-class CifarTraining(SubSpec):
-    """CIFAR-10 training settings, He et al.'s (2016, 4.2) protocol by default; a chapter's config
-    is ``class Config(CifarTraining.with_defaults(<its paper's protocol>), Spec)``."""
+class CifarSplits(SubSpec):
+    """Which CIFAR-10 images a run trains, validates and tests on."""
 
     train_size: PositiveInt | None = Field(None, description="training images, after the validation images; None: all the rest")
     val_size: NonNegativeInt = Field(0, description="images held out of the 50,000 training images for validation")
     test_size: PositiveInt | None = Field(None, description="test images; None: all 10,000")
+
+
+class CifarTraining(CifarSplits):
+    """CIFAR-10 training settings, He et al.'s (2016, 4.2) protocol by default; a chapter's config
+    is ``class Config(CifarTraining.with_defaults(<its paper's protocol>), Spec)``."""
+
     batch_size: PositiveInt = Field(128, description="images per minibatch")
     lr: PositiveFloat = Field(0.1, description="initial learning rate of SGD")
     momentum: Probability = Field(0.9, description="SGD momentum")
@@ -101,13 +106,10 @@ def error_on(model: nn.Module, config: dict, which: str) -> float:
 # --------------------------------------------------------------------------- the fast recipe
 
 
-class FastTraining(SubSpec):
+class FastTraining(CifarSplits):
     """The fast CIFAR-10 recipe's settings (:func:`fast_train`); a chapter's config is
     ``class Config(FastTraining.with_defaults(...), Spec)``, with ``epochs`` and ``device`` of its own."""
 
-    train_size: PositiveInt | None = Field(None, description="training images, after the validation images; None: all the rest")
-    val_size: NonNegativeInt = Field(0, description="images held out of the 50,000 training images for validation")
-    test_size: PositiveInt | None = Field(None, description="test images; None: all 10,000")
     batch_size: PositiveInt = Field(128, description="images per minibatch")
     lr: PositiveFloat = Field(0.2, description="peak learning rate of the one-cycle schedule (Nesterov SGD)")
     momentum: Probability = Field(0.9, description="Nesterov momentum")
