@@ -10,7 +10,8 @@ images. A one-cycle run ends where its schedule ends, so each budget is its own 
 (the ``probe``, a run of its own) measures the seconds per epoch, and the run for a budget of ``m`` minutes
 takes as many epochs as fit in ``m`` minutes of training at that speed. Minutes are training only (the steps,
 augmentation included); the test evaluation after every epoch is timed apart. Writes
-results/benchmarks/fast_cifar.json; the book's Benchmarks page shows it.
+results/benchmarks/fast_cifar.json (``--name``: another fast_cifar-<suffix>.json, for budgets run apart); the
+book's Benchmarks page shows every one.
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=2, help="the fast net's convolutions per block")
     parser.add_argument("--lr", type=float, default=FastTraining.model_fields["lr"].default, help="peak learning rate")
     parser.add_argument("--batch-size", type=int, default=FastTraining.model_fields["batch_size"].default)
+    parser.add_argument("--name", default="fast_cifar", help="the result file, results/benchmarks/<name>.json: "
+                        "fast_cifar or fast_cifar-<suffix> (the book shows every fast_cifar* file)")
     args = parser.parse_args()
+    if args.name != "fast_cifar" and not args.name.startswith("fast_cifar-"):
+        parser.error(f"--name must be fast_cifar or fast_cifar-<suffix>, got {args.name!r}")
     started, load = begin(args)
     splits(None, 0, None)  # decoded and normalised before any clock starts
     eval_set({"train_size": None, "val_size": 0, "test_size": None, "device": "cpu"}, "test")
@@ -70,7 +75,7 @@ def main() -> None:
         per_epoch = probe["train_minutes"]
         runs = {f"{m:g}": train(name, args, max(1, math.floor(m / per_epoch)), choice["precision"]) for m in budgets}
         nets[name] = {"precision": choice, "minutes_per_epoch": per_epoch, "probe": probe, "budgets": runs}
-    write("fast_cifar", config=vars(args), seed=args.seed, started=started, load_at_start=load, body={
+    write(args.name, config=vars(args), seed=args.seed, started=started, load_at_start=load, body={
         "what": "test accuracy (%) of CIFAR-10 nets trained by the fast recipe on all 50,000 images, one run per "
                 "budget of training minutes, epochs = floor(budget / minutes of the probe's one epoch)",
         "goals": GOALS, "nets": nets, "wall_seconds": time.perf_counter() - tic})

@@ -136,31 +136,48 @@ def glue_facts(module: ModuleType, result: dict) -> dict[str, str]:
 NET_LABELS = {"fast": "fast net", "resnet20": "ResNet-20"}
 
 
-def fast_cifar_table(record: dict) -> pd.DataFrame:
-    """One row per net and budget of ``results/benchmarks/fast_cifar.json``: epochs, minutes, test accuracy, precision."""
+def _as_list(records: dict | list[dict]) -> list[dict]:
+    return [records] if isinstance(records, dict) else list(records)
+
+
+def fast_cifar_table(records: dict | list[dict]) -> pd.DataFrame:
+    """One row per net and budget of ``results/benchmarks/fast_cifar*.json`` (one record or several runs): epochs,
+    minutes, test accuracy, precision, and the run's commit."""
     rows = [{"net": NET_LABELS.get(name, name), "budget (min)": float(budget), "epochs": run["epochs"],
              "training minutes": round(run["train_minutes"], 1), "test accuracy (%)": run["test_accuracy"],
-             "precision": net["precision"]["precision"]}
-            for name, net in record["nets"].items() for budget, run in net["budgets"].items()]
+             "precision": net["precision"]["precision"], "run (commit)": record["provenance"]["commit"][:7]}
+            for record in _as_list(records) for name, net in record["nets"].items()
+            for budget, run in net["budgets"].items()]
+    order = list(dict.fromkeys(row["net"] for row in rows))  # nets as the records list them, budgets rising
+    rows.sort(key=lambda row: (order.index(row["net"]), row["budget (min)"]))
     return pd.DataFrame(rows).set_index(["net", "budget (min)"])
 
 
-def fast_cifar_figure(record: dict):
+def fast_cifar_figure(records: dict | list[dict]):
     """Test accuracy after every epoch against cumulative training minutes, one line per run; the goals as marks;
-    the machine in the title. Exported as ``benchmarks-fast_cifar.png`` / ``.svg``."""
+    the machine in the title (of the first record: runs on other machines are not mixed here).
+    Exported as ``benchmarks-fast_cifar.png`` / ``.svg``."""
     import matplotlib.pyplot as plt
 
     from .plotting import palette
 
     use_house_style()
+    records = _as_list(records)
+    record = records[0]
+    machines = {(r["provenance"]["hardware"]["cpu"], r["provenance"]["hardware"]["torch_threads"]) for r in records}
+    if len(machines) > 1:
+        raise ValueError(f"fast_cifar_figure draws runs of one machine and thread count, got {sorted(machines)}")
     fig, ax = plt.subplots(figsize=(8, 4.6))
-    colors = dict(zip(record["nets"], palette(len(record["nets"]))))
-    for name, net in record["nets"].items():
-        for i, (budget, run) in enumerate(sorted(net["budgets"].items(), key=lambda kv: float(kv[0]))):
-            curve = run["curve"]
-            ax.plot(curve["train_minutes"], curve["test_accuracy"], marker="o", markersize=3, color=colors[name],
-                    linestyle=("-", "--", ":")[i % 3],
-                    label=f"{NET_LABELS.get(name, name)}, {float(budget):g}-min run ({net['precision']['precision']})")
+    names = list(dict.fromkeys(name for r in records for name in r["nets"]))
+    colors = dict(zip(names, palette(len(names))))
+    runs = sorted(((name, float(budget), run, net["precision"]["precision"]) for r in records
+                   for name, net in r["nets"].items() for budget, run in net["budgets"].items()),
+                  key=lambda t: (names.index(t[0]), t[1]))
+    for name, budget, run, precision in runs:
+        i = [b for n, b, _, _ in runs if n == name].index(budget)
+        curve = run["curve"]
+        ax.plot(curve["train_minutes"], curve["test_accuracy"], marker="o", markersize=3, color=colors[name],
+                linestyle=("-", "--", ":")[i % 3], label=f"{NET_LABELS.get(name, name)}, {budget:g}-min run ({precision})")
     goals = record.get("goals", [])
     for minutes, accuracy in goals:  # labels to the right of the star, but of the last one to its left
         right = minutes == max(m for m, _ in goals)

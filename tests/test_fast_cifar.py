@@ -137,9 +137,19 @@ def test_benchmark_table_and_figure_show_every_run_and_the_goals(tmp_path, monke
               "provenance": {"hardware": {"cpu": "Test CPU", "cpu_capability": "AVX2", "torch_threads": 2}},
               "nets": {"fast": {"precision": {"precision": "fp32"}, "budgets": {"12": run(80.0), "40": run(88.5)}},
                        "resnet20": {"precision": {"precision": "bf16"}, "budgets": {"12": run(70.0)}}}}
+    record["provenance"]["commit"] = "a" * 40
     table = report.fast_cifar_table(record)
     assert list(table["test accuracy (%)"]) == [80.0, 88.5, 70.0] and list(table["precision"]) == ["fp32", "fp32", "bf16"]
     fig = report.fast_cifar_figure(record)
     ax = fig.axes[0]
     assert len(ax.lines) == 3 + 2 and "Test CPU, AVX2, 2 threads" in ax.get_title()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmarks-fast_cifar.png", "benchmarks-fast_cifar.svg"]
+    apart = {**record, "provenance": {**record["provenance"], "commit": "b" * 40},  # a budget run on its own
+             "nets": {"fast": {"precision": {"precision": "fp32"}, "budgets": {"20": run(86.0)}}}}
+    both = report.fast_cifar_table([record, apart])
+    assert list(both.loc["fast net"]["test accuracy (%)"]) == [80.0, 86.0, 88.5]  # by budget, across runs
+    assert list(both.loc["fast net"]["run (commit)"]) == ["aaaaaaa", "bbbbbbb", "aaaaaaa"]
+    assert len(report.fast_cifar_figure([record, apart]).axes[0].lines) == 4 + 2
+    elsewhere = {**apart, "provenance": {**apart["provenance"], "hardware": {**apart["provenance"]["hardware"], "cpu": "Other"}}}
+    with pytest.raises(ValueError, match="runs of one machine and thread count"):
+        report.fast_cifar_figure([record, elsewhere])
