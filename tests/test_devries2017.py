@@ -11,8 +11,11 @@ from replib.experiments import devries2017 as exp
 CONFIG = {"lengths": [0, 8, 16, 24], "sweep_seeds": 3}
 
 
-def run(length: int, seed: int, val_error: float, test_error: float = 50.0) -> dict:
-    return {"arm": exp.arm_of(length), "seed": seed, "metrics": {"val_error": val_error, "test_error": test_error}}
+def run(length: int, seed: int, val_error: float, test_error: float = 50.0, train_error: float | None = None) -> dict:
+    """One net's metrics; its training error is a third of its validation error unless given."""
+    train_error = val_error / 3 if train_error is None else train_error
+    return {"arm": exp.arm_of(length), "seed": seed,
+            "metrics": {"val_error": val_error, "test_error": test_error, "train_error": train_error}}
 
 
 def sweep(val: dict[int, list[float]], test: dict[int, list[float]] | None = None) -> list[dict]:
@@ -55,6 +58,14 @@ def test_every_claim_holds_on_runs_that_show_the_papers_pattern():
     assert set(outcomes(sweep(PAPER_LIKE, PAPER_TEST)).values()) == {"holds"}
 
 
+def test_overfitting_is_shown_apart_and_fails_when_the_baseline_fits_training_images_no_better_than_validation():
+    runs = [{**r, "metrics": {**r["metrics"], "train_error": r["metrics"]["val_error"] + 1.0 + r["seed"] / 10}}
+            for r in sweep(PAPER_LIKE, PAPER_TEST)]
+    claim = next(c for c in exp.claims(CONFIG, runs) if c["id"] == "baseline_overfits")
+    assert claim["outcome"] == "fails" and not claim["counts"]
+    assert next(c for c in exp.claims(CONFIG, sweep(PAPER_LIKE, PAPER_TEST)) if c["id"] == "baseline_overfits")["counts"] is False
+
+
 def test_cutout_lowers_test_error_fails_when_it_raises_it_on_every_seed():
     assert outcomes(sweep(PAPER_LIKE, {0: [4.8, 4.7, 4.9], 16: [5.5, 5.6, 5.4]}))["cutout_lowers_test_error"] == "fails"
 
@@ -94,8 +105,11 @@ def test_one_seed_decides_nothing():
     ("sweep_seeds", 0, r"sweep_seeds = 0"),
     ("val_size", 0, r"val_size must be >= 1.*got 0"),
     ("train_size", 0, r"train_size = 0"),
-    ("depth", 18, r"depth = 18: must be 6k \+ 2"),
-    ("lr_milestones", [0.5, 1.5], r"lr_milestones\.1 = 1\.5: .*less than 1"),
+    ("widths", [8, 8, 8, 8, 8], r"widths must name one to four blocks.*got \[8, 8, 8, 8, 8\]"),
+    ("widths", [], r"widths must name one to four blocks.*got \[\]"),
+    ("depth", 0, r"depth = 0"),
+    ("warmup", 1.5, r"warmup = 1\.5"),
+    ("precision", "fp16", r"precision = 'fp16'"),
 ])
 def test_bad_config_rejected_naming_the_value(key, bad, match):
     with pytest.raises(ValueError, match=match):
@@ -107,5 +121,7 @@ def test_smoke_run_writes_both_rounds(tmp_path, needs_mirror):
     assert [(r["arm"], r["seed"]) for r in result["runs"]][:3] == [("cutout_0", 0), ("cutout_8", 0), ("cutout_16", 0)]
     assert ("cutout_0", 1) in [(r["arm"], r["seed"]) for r in result["runs"]]
     assert {c["id"] for c in result["claims"]} == {"cutout_lowers_test_error", "interior_optimum", "test_error_level",
-                                                   "optimum_near_16"}
+                                                   "optimum_near_16", "baseline_overfits"}
+    assert all(r["precision"]["precision"] == "fp32" for r in result["runs"])
+    assert all(0.0 <= r["metrics"]["train_error"] <= 100.0 for r in result["runs"])
     assert (tmp_path / "devries2017" / "smoke.json").is_file()

@@ -153,3 +153,18 @@ def test_benchmark_table_and_figure_show_every_run_and_the_goals(tmp_path, monke
     elsewhere = {**apart, "provenance": {**apart["provenance"], "hardware": {**apart["provenance"]["hardware"], "cpu": "Other"}}}
     with pytest.raises(ValueError, match="runs of one machine and thread count"):
         report.fast_cifar_figure([record, elsewhere])
+
+
+def test_precision_is_measured_once_per_net_and_leaves_the_random_state_alone(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_cifar, "choose_precision", lambda model, config: calls.append(model) or {"precision": "fp32"})
+    monkeypatch.setattr(_cifar, "_chosen", {})
+    config = {"batch_size": 8, "device": "cpu", "precision": "auto"}
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    for _ in range(2):
+        assert _cifar.precision_once(lambda: FastCifarNet((4,)), ((4,), 2), config) == {"precision": "fp32"}
+    assert torch.equal(torch.rand(3), expected) and len(calls) == 1
+    _cifar.precision_once(lambda: FastCifarNet((4,)), ((4,), 2), {**config, "batch_size": 16})
+    assert len(calls) == 2  # another batch size is another measurement

@@ -42,6 +42,7 @@ PROFILES = ("smoke", "cpu", "paper")
 NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
 
 Unit = tuple[str, int]
+RUN_EXTRAS = ("precision",)  # what a unit may report besides metrics and curves, stored with its run
 
 
 @runtime_checkable
@@ -55,7 +56,8 @@ class Experiment(Protocol):
     - ``units(config, seeds, done)``: the (arm, seed) pairs to run, in order; ``done`` maps
       the finished ones to their runs, so later units may depend on earlier runs.
     - ``run_one(config, arm, seed, progress)``: train and evaluate one unit, already seeded
-      by the runner; return ``{"metrics": {...}, "curves": {...}}``.
+      by the runner; return ``{"metrics": {...}, "curves": {...}}``, optionally with ``precision``
+      (the arithmetic it trained in and why, :func:`replib.precision.choose`), kept with the run.
     - ``claims(config, runs)``: the claims, built with :mod:`replib.claims`.
     - ``FIGURES`` / ``TABLES``: stable name -> function of the result returning a figure / DataFrame.
     - ``facts(result)``: name -> formatted text, the numbers the chapter's prose quotes.
@@ -410,7 +412,8 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
 
     def keep(arm: str, seed: int, out: dict, wall: float, **how) -> None:
         done[(arm, seed)] = store.normalise({"arm": arm, "seed": seed, "commit": code["commit"], "wall_seconds": wall,
-                                             **how, "metrics": out["metrics"], "curves": out["curves"]})
+                                             **how, **{k: out[k] for k in RUN_EXTRAS if k in out},
+                                             "metrics": out["metrics"], "curves": out["curves"]})
         trained.append((arm, seed))
 
     def save_partial() -> None:  # an interrupted run keeps what it finished, and where it came from

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -74,7 +74,8 @@ def _normalised(which: str, train_size: int | None, val_size: int, test_size: in
 
 
 def eval_set(config: dict, which: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The normalised float ``val`` or ``test`` set of ``config``, on its device."""
+    """The normalised float ``train``, ``val`` or ``test`` set of ``config``, on its device (``train``: the
+    training images as they are, without augmentation)."""
     return _normalised(which, config["train_size"], config["val_size"], config["test_size"], config["device"])
 
 
@@ -98,7 +99,7 @@ def train_classifier(model: nn.Module, config: dict, seed: int, *, cutout_length
 
 
 def error_on(model: nn.Module, config: dict, which: str) -> float:
-    """Test (or validation) error of ``model`` in %, in eval mode."""
+    """Error of ``model`` in % on the ``train``, ``val`` or ``test`` set of ``config`` (:func:`eval_set`), in eval mode."""
     x, y = eval_set(config, which)
     return 100.0 * evaluate(model, (x, y), EVAL_BATCH)[0] / len(y)
 
@@ -173,6 +174,20 @@ def choose_precision(model: nn.Module, config: dict, *, repeats: int = 3) -> dic
         return run
 
     return choose(step, repeats=repeats, device=device)
+
+
+_chosen: dict[tuple, dict] = {}
+
+
+def precision_once(build: Callable[[], nn.Module], key: tuple, config: dict) -> dict:
+    """:func:`choose_precision` for the net ``build()`` makes, measured once per process for each ``key`` (the
+    net's settings) with ``config``'s batch size, device and precision setting, so every unit of a run trains at
+    the same precision. ``build`` runs under a forked RNG: the nets the run trains are initialised as without it."""
+    full = (key, config["batch_size"], config["device"], config["precision"])
+    if full not in _chosen:
+        with torch.random.fork_rng(devices=[]):
+            _chosen[full] = choose_precision(build(), config)
+    return _chosen[full]
 
 
 def fast_train(model: nn.Module, config: dict, seed: int, *, precision: str = "fp32", cutout_length: int = 0,
