@@ -30,12 +30,22 @@ def run_shown(result: dict) -> str:
     path = getattr(result, "path", None)
     apart = (f" with overrides (stored apart, as `{path.name}`)"
              if path is not None and path.name != f"{result['profile']}.json" else "")
+    load = prov.get("load_average_1min") or {}
+    quiet = (f", load {load['start']:g} → {load['end']:g}" if load.get("start") is not None
+             and load.get("end") is not None else "")
     return (
         f"`{result['profile']}` profile{apart}, {len(seeds)} seed{'s' if len(seeds) > 1 else ''} "
         f"({', '.join(map(str, seeds))}), "
-        f"{minutes:.1f} min of training on {device}, torch {prov['versions']['torch']}, "
+        f"{minutes:.1f} min of training on {device} in {precision_used(result)}{quiet}, torch {prov['versions']['torch']}, "
         f"commit `{prov['commit'][:10]}`{dirty}, started {prov['started']}"
     )
+
+
+def precision_used(result: dict) -> str:
+    """The arithmetic the runs trained in: as each run recorded it (:func:`replib.precision.choose`), else fp32,
+    the only precision of experiments that do not choose."""
+    chosen = sorted({r["precision"]["precision"] for r in result["runs"] if "precision" in r})
+    return " and ".join(chosen) or "fp32"
 
 
 def result_file(result: dict) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from replib import claims as rule
-from replib import experiments
+from replib import experiments, report
 from replib import results as store
 from replib._validate import ConfigError, PositiveInt, Spec, SubSpec
 from replib.train import flush_denormals
@@ -60,6 +60,19 @@ def test_result_file_has_every_documented_field():
     assert result["seeds"] == [0, 1]
     assert [(r["arm"], r["seed"]) for r in result["runs"]] == [("a", 0), ("bb", 0), ("a", 1), ("bb", 1)]
     assert all({"arm", "seed", "commit", "metrics", "curves", "wall_seconds"} <= set(r) for r in result["runs"])
+
+
+def test_a_units_precision_is_kept_with_its_run_and_shown_with_the_load():
+    module = fake_experiment()
+    plain = module.run_one
+    module.run_one = lambda config, arm, seed, progress=True: {
+        **plain(config, arm, seed), "precision": {"precision": "bf16", "speedup": 1.9}, "ignored": 1}
+    result = experiments.run(module, "smoke", progress=False)
+    assert all(r["precision"] == {"precision": "bf16", "speedup": 1.9} and "ignored" not in r for r in result["runs"])
+    line = report.run_shown(result)
+    load = result["provenance"]["load_average_1min"]
+    assert f" in bf16, load {load['start']:g} → {load['end']:g}, torch " in line
+    assert " in fp32, " in report.run_shown(experiments.run(fake_experiment(), "cpu", progress=False))
 
 
 def test_interrupted_run_keeps_finished_runs_and_resumes_from_there():

@@ -215,3 +215,13 @@ def fast_train(model: nn.Module, config: dict, seed: int, *, precision: str = "f
         loss=smoothed_loss(config["label_smoothing"], precision),
         monitor=lambda _: measure(evaluated), eval_every=config["eval_every"], progress=progress, desc=desc,
     )
+
+
+def precision_facts(result: dict) -> dict[str, str]:
+    """For a chapter's prose: the precision its runs trained in and why (as :func:`precision_once` recorded it),
+    the run's minutes, and what they would have been in fp32 at the speed-up measured for the choice."""
+    chosen = result["runs"][0].get("precision") or {"precision": "fp32", "speedup": None, "why": "not recorded"}
+    minutes, speedup = result["provenance"]["wall_seconds"] / 60, chosen.get("speedup")
+    in_fp32 = minutes * speedup if speedup and chosen["precision"] == "bf16" else minutes
+    return {"precision": chosen["precision"], "precision_why": chosen["why"],
+            "run_minutes": f"{minutes:.0f} min", "fp32_minutes": f"{in_fp32:.0f} min"}

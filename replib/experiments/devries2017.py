@@ -196,6 +196,12 @@ def facts(result: dict) -> dict[str, str]:
         "error_ratio": rule.fmt(np.mean(list(test[chosen].values())) / _LEVEL["value"], 0),
         "train_error_none": rule.mean_sd([m["train_error"] for m in base], 1, " %"),
         "val_error_none": rule.mean_sd([m["val_error"] for m in base], 1, " %"),
+        "train_error_cutout": rule.mean_sd(by_length(runs, "train_error")[chosen].values(), 1, " %"),
+        "val_error_cutout": rule.mean_sd(by_length(runs, "val_error")[chosen].values(), 1, " %"),
+        "train_size": f"{cfg['train_size'] or 50_000 - cfg['val_size']:,}", "epochs": str(cfg["epochs"]),
+        "nets": str(len(runs)), "minutes_per_net": rule.fmt(np.mean([r["wall_seconds"] for r in runs]) / 60, 1),
+        "parameters": rule.fmt(sum(p.numel() for p in net(cfg).parameters()) / 1e6, 2, " M"),
+        **_cifar.precision_facts(result),
     }
 
 
@@ -207,14 +213,15 @@ def net_name(config: dict) -> str:
 
 
 def figure(result: dict):
-    """(a) Validation accuracy against patch length, per seed and mean; (b) change from no cutout, ours and the paper's."""
+    """(a) Validation accuracy against patch length, per seed and mean; (b) change from no cutout, ours and the paper's;
+    (c) training error (own images, no augmentation) and validation error against patch length: the over-fitting gap."""
     import matplotlib.pyplot as plt
 
     cfg, (ours, theirs) = result["config"], plotting.palette(2)
     acc, best = sweep_accuracy(cfg, result["runs"]), chosen_length(cfg, result["runs"])
     mean = {length: np.mean(list(v.values())) for length, v in acc.items()}
     paper = {v["length"]: v["value"] for v in result["paper_values"] if v["id"].startswith("figure3")}
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(15, 4.4))
     ax.scatter(*zip(*[(length, a) for length, v in acc.items() for a in v.values()]), color=ours, alpha=0.45, s=18,
                label="one seed")
     ax.plot(list(mean), list(mean.values()), marker="o", color=ours, label=f"mean of {cfg['sweep_seeds']} seeds")
@@ -230,13 +237,22 @@ def figure(result: dict):
     bx.set(xlabel="patch length (pixels)", ylabel="validation accuracy minus no cutout (points)")
     bx.set_title("(b) change from no cutout", fontsize=9)
     bx.legend(fontsize=8)
+    sweep = [r for r in result["runs"] if r["seed"] < cfg["sweep_seeds"]]
+    for metric, style, label in (("val_error", "-", "validation"), ("train_error", "--", "training (own images)")):
+        errors = {length: np.mean(list(v.values())) for length, v in by_length(sweep, metric).items()}
+        cx.plot(list(errors), list(errors.values()), marker="o", color=ours, linestyle=style, label=label)
+    cx.set(xlabel="patch length (pixels)", ylabel="error (%), mean of the sweep seeds", ylim=(0, None))
+    cx.set_title("(c) over-fitting: training against validation error", fontsize=9)
+    cx.legend(fontsize=8)
+    for axis in (ax, bx, cx):
+        axis.set_xticks(sorted(set(cfg["lengths"]) | set(paper)))
     fig.suptitle(f"Cutout patch length, {data.CIFAR10_JPEG_NOTE}, flip + translate ({result['profile']} profile)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def table(result: dict) -> pd.DataFrame:
-    """Table 1 beside ours: test error (%) without and with cutout, on top of crop + flip."""
+    """Table 1 beside ours: test error (%) without and with cutout, on top of standard augmentation."""
     cfg = result["config"]
     test, best = by_length(result["runs"], "test_error"), chosen_length(cfg, result["runs"])
     paper = {(v["model"], v["arm"]): f"{rule.fmt(v['value'])} ± {rule.fmt(v['sd'])} (5 runs)"
