@@ -124,12 +124,14 @@ def fmt(value: float | None, digits: int = 2, unit: str = "") -> str:
     return f"{value:,.{digits}f}{unit}"
 
 
-def mean_sd(values: Iterable[float], digits: int = 2, unit: str = "") -> str:
-    """'mean ± sd (n seeds)', sd the sample standard deviation; one seed shows no ± at all."""
+def mean_sd(values: Iterable[float], digits: int = 2, unit: str = "", *, count: bool = True) -> str:
+    """'mean ± sd (n seeds)', sd the sample standard deviation; one seed shows no ± at all. ``count=False``
+    leaves out the count (for tables whose caption states it once)."""
     x = np.asarray(list(values), dtype=float)
+    seeds = f" ({x.size} seed{'s' if x.size > 1 else ''})" if count else ""
     if x.size == 1:
-        return f"{fmt(x[0], digits)}{unit} (1 seed)"
-    return f"{fmt(x.mean(), digits)} ± {fmt(x.std(ddof=1), digits)}{unit} ({x.size} seeds)"
+        return f"{fmt(x[0], digits)}{unit}{seeds}"
+    return f"{fmt(x.mean(), digits)} ± {fmt(x.std(ddof=1), digits)}{unit}{seeds}"
 
 
 def fmt_interval(mean: float, low: float, high: float, digits: int = 2, unit: str = "", replicates: str = "seed") -> str:

@@ -187,29 +187,6 @@ class HeatmapNet(nn.Module):
         return self.head(self.drop(self.features(x)))
 
 
-class ConvNet(nn.Module):
-    """Small CIFAR-10 classifier with dropout after every convolutional block (Tompson et al. 2015's CIFAR-10 check).
-
-    Input ``(N, 3, 32, 32)``, logits ``(N, 10)``. Block i: 3x3 convolution to
-    ``channels[i]`` maps, ReLU, max-pool 2, dropout (``self.drops[i]``); then a linear layer
-    on the flattened ``channels[-1]`` x 4 x 4 maps.
-    """
-
-    def __init__(self, channels=(32, 64, 128), dropout: str = "none", p: float = 0.2) -> None:
-        super().__init__()
-        blocks, self.drops, width = [], nn.ModuleList(), 3
-        for c in channels:
-            drop = make_dropout(dropout, p)
-            self.drops.append(drop)
-            blocks += [nn.Conv2d(width, c, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), drop]
-            width = c
-        self.features = nn.Sequential(*blocks)
-        self.classifier = nn.Linear(width * (32 // 2 ** len(channels)) ** 2, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
-
-
 class ResidualBlock(nn.Module):
     """A CIFAR residual block: ``relu(shortcut(x) + main(x))`` for every image, nothing dropped.
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from replib import data, experiments
+from replib import experiments
 from replib import keypoints as kp
 from replib._validate import ConfigError
 from replib.experiments import tompson2015 as exp
@@ -33,7 +33,11 @@ def needs_digits_and_clutter():
     ({"p": 1.0}, r"p = 1\.0: Input should be less than 1"),
     ({"p": True}, r"p = True: Input should be a valid number"),
     ({"lr": 0}, r"lr = 0: Input should be greater than 0"),
-    ({"train_size": 0}, r"train_size = 0: .*greater than or equal to 1"),
+    ({"train_sizes": [0, 300]}, r"train_sizes\.0 = 0: .*greater than or equal to 1"),
+    ({"train_sizes": [300]}, r"train_sizes = \[300\]: List should have at least 2 items"),
+    ({"train_sizes": [300, 600, 1200]}, r"train_sizes = \[300, 600, 1200\]: List should have at most 2 items"),
+    ({"train_sizes": [1200, 300]}, r"train_sizes must be \[small, large\] with small < large, got \[1200, 300\]"),
+    ({"train_sizes": [300, 300]}, r"train_sizes must be \[small, large\] with small < large, got \[300, 300\]"),
     ({"test_size": 2.5}, r"test_size = 2\.5: Input should be a valid integer"),
     ({"data_seed": -1}, r"data_seed = -1: .*greater than or equal to 0"),
     ({"channels": [16, 32, 32]}, r"channels = \[16, 32, 32\]: List should have at least 4 items"),
@@ -42,13 +46,6 @@ def needs_digits_and_clutter():
     ({"image_size": 60}, r"image_size = 60: .*greater than or equal to 64"),
     ({"image_size": 66}, r"image_size = 66: Input should be a multiple of 4"),
     ({"sigma": 0}, r"sigma = 0: Input should be greater than 0"),
-    ({"cifar": {"p": 1.5}}, r"cifar\.p = 1\.5: Input should be less than 1"),
-    ({"cifar": {"test_size": 0}}, r"cifar\.test_size = 0: .*greater than or equal to 1"),
-    ({"cifar": {"channels": [32, 0, 128]}}, r"cifar\.channels\.1 = 0: .*greater than or equal to 1"),
-    ({"cifar": {"lr_gamma": 0}}, r"cifar\.lr_gamma = 0: Input should be greater than 0"),
-    ({"cifar": {"val_size": 0}}, r"cifar\.val_size = 0: .*greater than or equal to 1"),
-    ({"cifar": {"lr_milestones": [0.75, 0.5]}}, r"cifar\.lr_milestones = \[0\.75, 0\.5\]: must be strictly increasing"),
-    ({"cifar": {"weight_decay": -1e-4}}, r"cifar\.weight_decay = -0\.0001: .*greater than or equal to 0"),
 ])
 def test_bad_config_rejected_naming_the_key_and_value(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -56,8 +53,8 @@ def test_bad_config_rejected_naming_the_key_and_value(overrides, match):
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"dropout_p": 0.3}, r"unknown key 'dropout_p'; allowed: \[.*'cifar'"),
-    ({"cifar": {"lr_fractions": [0.5]}}, r"unknown key 'cifar\.lr_fractions'; allowed: \[.*'lr_milestones'"),
+    ({"dropout_p": 0.3}, r"unknown key 'dropout_p'; allowed: \[.*'train_sizes'"),
+    ({"train_size": 300}, r"unknown key 'train_size'; allowed: \[.*'train_sizes'"),
 ])
 def test_unknown_key_is_rejected_with_the_allowed_keys(overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -67,16 +64,11 @@ def test_unknown_key_is_rejected_with_the_allowed_keys(overrides, match):
 @pytest.mark.parametrize("overrides,match", [
     ({"test_size": 100}, r"monitor_size \(250\) must not exceed test_size \(100\)"),
     ({"monitor_size": 2000}, r"monitor_size \(2000\) must not exceed test_size \(1000\)"),
-    ({"cifar": {"test_size": 100}}, r"correlation_size \(250\) must not exceed the CIFAR test images"),
+    ({"test_size": 200, "monitor_size": 200}, r"correlation_size \(250\) must not exceed test_size \(200\)"),
 ])
 def test_subsets_for_the_monitor_and_correlations_must_fit_the_test_sets(overrides, match):
     with pytest.raises(ConfigError, match=match):
         resolve(**overrides)
-
-
-def test_a_profile_overrides_only_what_it_names_of_the_cifar_check():
-    config = resolve("smoke")
-    assert config["cifar"]["epochs"] == 1 and config["cifar"]["lr_milestones"] == [0.5, 0.75]
 
 
 def test_every_profile_resolves():
@@ -84,15 +76,29 @@ def test_every_profile_resolves():
         experiments.resolve(exp, profile)
 
 
-def test_units_are_both_tasks_times_three_dropout_kinds_seed_by_seed():
+def test_units_are_both_training_set_sizes_times_three_dropout_kinds_seed_by_seed():
     config, seeds = experiments.resolve(exp, "cpu", seeds=2)
-    kinds = [f"{t}/{k}" for t in ("keypoints", "cifar") for k in ("none", "dropout", "spatial")]
+    kinds = [f"{n}/{k}" for n in (300, 1200) for k in ("none", "dropout", "spatial")]
     assert exp.units(config, seeds, {}) == [(arm, s) for s in (0, 1) for arm in kinds]
 
 
+def test_both_sizes_see_as_many_training_images():
+    config = resolve("cpu")
+    assert [exp.epochs_for(config, n) for n in config["train_sizes"]] == [120, 30]
+    assert exp.epochs_for({"epochs": 2, "train_sizes": [10, 1000]}, 1000) == 1  # at least one epoch
+
+
+def test_the_small_training_set_is_the_first_images_of_the_large_one(needs_digits_and_clutter):
+    config = resolve("smoke")
+    small, large = (exp.training_set(config, n) for n in config["train_sizes"])
+    assert len(small) == 48 and len(large) == 96
+    assert torch.equal(small.images, large.images[:48]) and torch.equal(small.keypoints, large.keypoints[:48])
+    assert small.source == large.source
+
+
 def test_an_unknown_arm_is_rejected():
-    with pytest.raises(ValueError, match=r"arm must be one of .*got 'keypoints/cutout'"):
-        exp.run_one(resolve("smoke"), "keypoints/cutout", 0, progress=False)
+    with pytest.raises(ValueError, match=r"arm must be one of .*got 'keypoints/spatial'"):
+        exp.run_one(resolve("smoke"), "keypoints/spatial", 0, progress=False)
 
 
 # --------------------------------------------------------------------------- the FLIC substitute
@@ -238,12 +244,6 @@ def test_spatial_arm_drops_whole_maps_and_element_wise_arm_single_activations():
         assert whole == (kind == "spatial")
 
 
-def test_conv_net_gives_logits_and_has_dropout_after_every_block():
-    model = exp.ConvNet((4, 8, 8), "spatial", 0.2)
-    assert model(torch.randn(3, 3, 32, 32)).shape == (3, 10)
-    assert len(model.drops) == 3 and all(isinstance(d, SpatialDropout) for d in model.drops)
-
-
 def test_neighbour_correlation_of_known_maps():
     smooth = torch.arange(16.0).repeat(2, 3, 16, 1)  # constant down columns, linear across: r = 1 either way
     assert exp.neighbour_correlation(smooth, (1, 2)) == pytest.approx([1.0, 1.0])
@@ -265,42 +265,49 @@ def test_inputs_of_reads_what_the_dropout_layer_receives_in_eval_mode():
 
 # --------------------------------------------------------------------------- claims
 
+CONFIG = {"train_sizes": [300, 1200]}
 
-def fake_runs(rates: dict[str, list[float]], errors: dict[str, list[float]] | None = None,
-              r1: float = 0.8) -> list[dict]:
-    runs = [{"arm": f"keypoints/{k}", "seed": s,
+
+def fake_runs(rates: dict[int, dict[str, list[float]]], r1: float = 0.8) -> list[dict]:
+    """Runs with the given mean detection rates: size -> kind -> one value per seed."""
+    return [{"arm": f"{n}/{k}", "seed": s, "wall_seconds": 60.0,
              "metrics": {"mean_detection_rate": v, "detection_rate": [v] * len(kp.THRESHOLDS),
                          "train_mean_detection_rate": v + 30, "neighbour_correlation": [r1, 0.5, 0.3, 0.2]}}
-            for k, values in rates.items() for s, v in enumerate(values)]
-    errors = errors or {"none": [45.0, 46.0, 44.0], "dropout": [43.0, 44.0, 42.5], "spatial": [42.0, 42.5, 41.0]}
-    runs += [{"arm": f"cifar/{k}", "seed": s, "metrics": {"test_error": e, "train_loss": e / 50}}
-             for k, values in errors.items() for s, e in enumerate(values)]
-    return runs
+            for n, by_kind in rates.items() for k, values in by_kind.items() for s, v in enumerate(values)]
 
 
 def outcomes(runs) -> dict[str, str]:
-    return {c["id"]: c["outcome"] for c in exp.claims({}, runs)}
+    return {c["id"]: c["outcome"] for c in exp.claims(CONFIG, runs)}
 
 
-PATTERN = {"none": [40.0, 41.0, 39.0], "dropout": [40.5, 41.2, 39.1], "spatial": [44.0, 45.5, 43.0]}
+SMALL = {"none": [40.0, 41.0, 39.0], "dropout": [40.5, 41.2, 39.1], "spatial": [44.0, 45.5, 43.0]}
+LARGE = {"none": [60.0, 61.0, 59.0], "dropout": [60.2, 61.1, 59.3], "spatial": [61.5, 62.3, 60.4]}
+PATTERN = {300: SMALL, 1200: LARGE}
 
 
 def test_claims_hold_on_runs_that_show_the_papers_pattern():
     assert outcomes(fake_runs(PATTERN)) == {
-        "spatial_beats_none": "holds", "spatial_beats_dropout": "holds", "dropout_close_to_none": "holds",
-        "neighbours_correlated": "holds", "cifar_spatial_beats_dropout": "holds"}
+        **{f"{claim}_{tag}": "holds" for tag in ("small", "large")
+           for claim in ("spatial_beats_none", "spatial_beats_dropout", "dropout_close_to_none")},
+        "gain_larger_on_small_set": "holds", "neighbours_correlated": "holds"}
 
 
 def test_spatial_claims_fail_when_spatial_is_worse_on_every_seed():
-    runs = fake_runs({**PATTERN, "spatial": [36.0, 37.5, 35.0]})
-    result = outcomes(runs)
-    assert result["spatial_beats_none"] == "fails" and result["spatial_beats_dropout"] == "fails"
+    result = outcomes(fake_runs({300: {**SMALL, "spatial": [36.0, 37.5, 35.0]}, 1200: LARGE}))
+    assert result["spatial_beats_none_small"] == "fails" and result["spatial_beats_dropout_small"] == "fails"
+    assert result["spatial_beats_none_large"] == "holds" and result["gain_larger_on_small_set"] == "fails"
 
 
 def test_a_mean_gain_carried_by_one_seed_is_inconclusive():
-    runs = fake_runs({**PATTERN, "spatial": [52.0, 40.5, 38.0]})
-    result = outcomes(runs)
-    assert result["spatial_beats_none"] == "inconclusive" and result["spatial_beats_dropout"] == "inconclusive"
+    result = outcomes(fake_runs({300: {**SMALL, "spatial": [52.0, 40.5, 38.0]}, 1200: LARGE}))
+    assert result["spatial_beats_none_small"] == "inconclusive" and result["spatial_beats_dropout_small"] == "inconclusive"
+
+
+def test_the_gain_on_the_small_set_is_compared_with_the_large_sets_seed_by_seed():
+    same = {k: [v + 20.0 for v in values] for k, values in SMALL.items()}  # the same gains, 20 points higher
+    claim = next(c for c in exp.claims(CONFIG, fake_runs({300: SMALL, 1200: same})) if c["id"] == "gain_larger_on_small_set")
+    assert claim["outcome"] == "fails" or claim["outcome"] == "inconclusive"
+    assert claim["evidence"]["gain on 300 − gain on 1,200 per seed"] == "0.00, 0.00, 0.00"
 
 
 @pytest.mark.parametrize("dropout,outcome", [
@@ -309,36 +316,27 @@ def test_a_mean_gain_carried_by_one_seed_is_inconclusive():
     ([38.0, 43.0, 39.5], "inconclusive"),  # the seeds disagree: the interval straddles the margin
 ])
 def test_dropout_far_from_none_or_too_noisy_is_not_close(dropout, outcome):
-    assert outcomes(fake_runs({**PATTERN, "dropout": dropout}))["dropout_close_to_none"] == outcome
+    assert outcomes(fake_runs({300: {**SMALL, "dropout": dropout}, 1200: LARGE}))["dropout_close_to_none_small"] == outcome
 
 
 def test_one_seed_decides_nothing():
-    one = fake_runs({k: v[:1] for k, v in PATTERN.items()}, errors={"none": [45.0], "dropout": [43.0], "spatial": [42.0]})
-    found = {c["id"]: c["outcome"] for c in exp.claims({}, one) if c["kind"] != "check"}
+    one = fake_runs({n: {k: v[:1] for k, v in rates.items()} for n, rates in PATTERN.items()})
+    found = {c["id"]: c["outcome"] for c in exp.claims(CONFIG, one) if c["kind"] != "check"}
     assert set(found.values()) == {"inconclusive"}
 
 
 def test_the_premise_is_a_check_that_needs_every_net_not_just_the_mean():
     runs = fake_runs(PATTERN, r1=0.9)
-    runs[0]["metrics"]["neighbour_correlation"] = [0.4, 0.3, 0.2, 0.1]  # one net of nine; the mean is still 0.86
-    premise = next(c for c in exp.claims({}, runs) if c["id"] == "neighbours_correlated")
+    runs[0]["metrics"]["neighbour_correlation"] = [0.4, 0.3, 0.2, 0.1]  # one net of eighteen; the mean is still 0.87
+    premise = next(c for c in exp.claims(CONFIG, runs) if c["id"] == "neighbours_correlated")
     assert premise["outcome"] == "fails" and premise["kind"] == "check" and not premise["counts"]
 
 
-def test_the_cifar_check_is_shown_apart_and_does_not_lower_the_verdict():
-    runs = fake_runs(PATTERN, errors={"none": [45.0, 46.0, 44.0], "dropout": [42.0, 43.0, 41.5],
-                                      "spatial": [44.0, 45.5, 43.0]})
-    found = exp.claims({}, runs)
-    cifar = next(c for c in found if c["id"] == "cifar_spatial_beats_dropout")
-    assert cifar["outcome"] == "fails" and not cifar["counts"]
-    assert experiments.verdict(found) == "reproduced"
-
-
 def test_facts_quote_the_result():
-    facts = exp.facts({"runs": fake_runs(PATTERN), "config": resolve("cpu")})
-    assert facts["rate_spatial"] == "44.2 ± 1.3 % (3 seeds)"
-    assert facts["gain_spatial_none_per_seed"] == "4.0, 4.5, 4.0" and facts["r1_lowest"] == "0.80"
-    assert facts["cifar_error_dropout"] == "43.2 ± 0.8 % (3 seeds)" and facts["train_size"] == "300"
+    facts = exp.facts({"runs": fake_runs(PATTERN), "config": resolve("cpu"), "seeds": [0, 1, 2]})
+    assert facts["rate_spatial_small"] == "44.2 ± 1.3 % (3 seeds)" and facts["size_large"] == "1,200"
+    assert facts["gain_spatial_none_small_per_seed"] == "4.0, 4.5, 4.0" and facts["r1_lowest"] == "0.80"
+    assert facts["gain_difference_per_seed"] == "2.5, 3.2, 2.6" and facts["epochs_large"] == "30"
 
 
 # --------------------------------------------------------------------------- runs
@@ -357,16 +355,15 @@ def test_untrained_nets_already_see_correlated_neighbours(needs_digits_and_clutt
 def test_the_monitor_curve_is_the_held_out_heatmap_loss(needs_digits_and_clutter):
     """With every test image in the monitor, its last value is the final held-out loss."""
     config = resolve("smoke", monitor_size=48)
-    out = exp.run_one(config, "keypoints/spatial", 0, progress=False)
+    out = exp.run_one(config, "48/spatial", 0, progress=False)
     assert len(out["curves"]["monitor_loss"]) == config["epochs"]
     assert out["curves"]["monitor_loss"][-1] == pytest.approx(out["metrics"]["test_loss"], rel=1e-5)
 
 
 def test_smoke_run_writes_a_result_with_claims_figures_tables_and_facts(tmp_path, needs_digits_and_clutter):
-    require("cifar10/cifar10_train_jpeg.npz")
     result = experiments.run(exp, "smoke", results_dir=tmp_path, progress=False)
     assert (tmp_path / "tompson2015" / "smoke.json").is_file()
-    assert [(r["arm"], r["seed"]) for r in result["runs"]] == exp.units(result["config"], [0], {})
+    assert [(r["arm"], r["seed"]) for r in result["runs"]] == exp.units(result["config"], [0, 1], {})
     first = result["runs"][0]["metrics"]
     assert len(first["detection_rate"]) == len(kp.THRESHOLDS) and len(first["examples"]["images"]) == 4
     import matplotlib.pyplot as plt
@@ -374,7 +371,7 @@ def test_smoke_run_writes_a_result_with_claims_figures_tables_and_facts(tmp_path
     for make in exp.FIGURES.values():
         plt.close(make(result))
     table = exp.table(result)
-    assert list(table.index)[-1] == "mean" and table.loc["0.2", "paper: with SpatialDropout"] == 90.1
-    if data.mirror_dir() is not None:  # offline the CIFAR-10 copy is lossy JPEG: its tables must say so
-        assert any(data.CIFAR10_JPEG_NOTE in c for c in exp.table_cifar(result).columns)
+    assert list(table.index)[-1] == "mean" and table.loc["0.2", "paper: with SpatialDropout"] == "90.1"
+    assert len(table.columns) == 2 + 2 * 3 and len(exp.table_sizes(result)) == 2 * 3
+    assert [len(r["curves"]["train_loss"]) for r in result["runs"][:6]] == [2, 2, 2, 1, 1, 1]
     assert all(isinstance(v, str) and v for v in exp.facts(result).values())
