@@ -168,3 +168,15 @@ def test_precision_is_measured_once_per_net_and_leaves_the_random_state_alone(mo
     assert torch.equal(torch.rand(3), expected) and len(calls) == 1
     _cifar.precision_once(lambda: FastCifarNet((4,)), ((4,), 2), {**config, "batch_size": 16})
     assert len(calls) == 2  # another batch size is another measurement
+
+
+def test_the_layout_is_channels_last_unless_the_config_turns_it_off():
+    config = {**_cifar.FastTraining().model_dump(), "device": "cpu", "precision": "fp32"}
+    assert _cifar.layout(config) == torch.channels_last
+    assert _cifar.layout({**config, "channels_last": False}) == torch.contiguous_format
+    seen = []
+    net = FastCifarNet((4,))
+    net.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    _cifar.Evaluated(net, "fp32", flip=False, memory_format=torch.contiguous_format)(torch.randn(2, 3, 32, 32))
+    _cifar.Evaluated(net, "fp32", flip=False)(torch.randn(2, 3, 32, 32))
+    assert seen == [True, False]  # the default layout, then channels_last

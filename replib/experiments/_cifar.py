@@ -5,7 +5,7 @@ whole-batch augmentation (:mod:`replib.augment`), all through :func:`replib.trai
   milestones are fractions of the run (:func:`replib.train.step_decay`), so a shortened run keeps its shape.
 - :func:`fast_train` (:class:`FastTraining`): the fast CIFAR-10 recipe for a CPU budget: Nesterov SGD under a
   one-cycle learning rate set every step (:func:`replib.train.one_cycle`), label smoothing, flip and a small
-  translation, flip averaging at evaluation, channels_last, and bf16 only where :func:`replib.precision.choose`
+  translation, flip averaging at evaluation, channels_last (by default), and bf16 only where :func:`replib.precision.choose`
   measures that it pays.
 """
 
@@ -125,18 +125,27 @@ class FastTraining(CifarSplits):
     eval_every: PositiveInt = Field(1, description="epochs between evaluations of the held-out split during training")
 
 
+def layout(config: dict) -> torch.memory_format:
+    """The memory format a :class:`FastTraining` config trains and evaluates in: channels_last, fast for
+    whole-batch convolutions, unless the chapter's config sets ``channels_last`` false (per-image skipping,
+    as in depth dropout, measured slower in channels_last than in the default layout)."""
+    return torch.channels_last if config.get("channels_last", True) else torch.contiguous_format
+
+
 class Evaluated(nn.Module):
-    """``model`` as it is evaluated: at ``precision``, on channels_last inputs, flip-averaged when ``flip``;
+    """``model`` as it is evaluated: at ``precision``, on inputs in ``memory_format``, flip-averaged when ``flip``;
     logits in fp32. Shapes as ``model``'s."""
 
-    def __init__(self, model: nn.Module, precision: str = "fp32", flip: bool = True) -> None:
+    def __init__(self, model: nn.Module, precision: str = "fp32", flip: bool = True,
+                 memory_format: torch.memory_format = torch.channels_last) -> None:
         super().__init__()
         self.net = FlipAveraged(model) if flip else model
         self.precision = check_precision(precision)
+        self.memory_format = memory_format
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with autocast(self.precision, x.device.type):
-            return self.net(x.contiguous(memory_format=torch.channels_last)).float()
+            return self.net(x.contiguous(memory_format=self.memory_format)).float()
 
 
 def smoothed_loss(smoothing: float, precision: str):
@@ -159,11 +168,11 @@ def choose_precision(model: nn.Module, config: dict, *, repeats: int = 3) -> dic
         return {"precision": config["precision"], "bf16_native": bf16_native(), "speedup": None,
                 "why": "set in the config"}
     device, n = config["device"], config["batch_size"]
-    x = torch.randn(n, 3, 32, 32, device=device).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(n, 3, 32, 32, device=device).contiguous(memory_format=layout(config))
     y = torch.randint(0, 10, (n,), device=device)
 
     def step(q: str):
-        net = copy.deepcopy(model).to(device, memory_format=torch.channels_last).train()
+        net = copy.deepcopy(model).to(device, memory_format=layout(config)).train()
         opt, loss = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9), smoothed_loss(0.0, q)
 
         def run() -> None:
@@ -197,13 +206,13 @@ def fast_train(model: nn.Module, config: dict, seed: int, *, precision: str = "f
     evaluated as :class:`Evaluated` says. Returns :func:`replib.train.fit`'s curves."""
     device = config["device"]
     x, y = splits(config["train_size"], config["val_size"], config["test_size"]).train
-    model = model.to(device, memory_format=torch.channels_last)
+    model = model.to(device, memory_format=layout(config))
     steps = config["epochs"] * math.ceil(len(y) / config["batch_size"])
     augment = cifar_pipeline(data.CIFAR10_MEAN, data.CIFAR10_STD, config["translate"] > 0 or config["flip"],
                              cutout_length, padding=config["translate"], flip=config["flip"],
-                             memory_format=torch.channels_last)
+                             memory_format=layout(config))
     measure, evaluated = classification_monitor(eval_set(config, monitor), EVAL_BATCH), Evaluated(
-        model, precision, config["flip_test"])
+        model, precision, config["flip_test"], layout(config))
     return fit(
         model,
         minibatches((x.to(device), y.to(device)), config["batch_size"], seed, augment=augment),

@@ -133,7 +133,7 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     model = net(config)
     curves = _cifar.fast_train(model, config, seed, precision=chosen["precision"], cutout_length=length_of(arm),
                                monitor="val", progress=progress, desc=f"{arm} seed {seed}")
-    evaluated = _cifar.Evaluated(model, chosen["precision"], config["flip_test"])
+    evaluated = _cifar.Evaluated(model, chosen["precision"], config["flip_test"], _cifar.layout(config))
     metrics = {"val_error": curves["monitor_error"][-1], "test_error": _cifar.error_on(evaluated, config, "test"),
                "train_error": _cifar.error_on(evaluated, config, "train"), "train_loss": curves["train_loss"][-1],
                "seconds_per_epoch": float(np.mean(curves["seconds"]))}
