@@ -81,7 +81,8 @@ def test_no_error_claim_without_the_papers_p():
     ("depth", 18, r"depth = 18: must be 6k \+ 2"),
     ("eval_every", 0, r"eval_every = 0: .*greater than or equal to 1"),
     ("test_size", -1, r"test_size = -1"),
-    ("lr_milestones", [0.75, 0.5], r"lr_milestones = \[0\.75, 0\.5\]: must be strictly increasing"),
+    ("warmup", 0, r"warmup = 0: .*greater than 0"),
+    ("precision", "fp16", r"precision = 'fp16'"),
 ])
 def test_bad_config_rejected_naming_the_value(key, bad, match):
     with pytest.raises(ValueError, match=match):
@@ -95,3 +96,4 @@ def test_smoke_run_skips_main_paths_for_the_right_share_of_images(tmp_path, need
     assert fractions["p=0"] == 1.0
     assert fractions["p=0.25"] == pytest.approx(0.75, abs=0.06) and fractions["p=0.5"] == pytest.approx(0.5, abs=0.07)
     assert {c["id"] for c in result["claims"]} == {"skipping_saves_wall_time", "error_cost_at_half"}
+    assert all(r["precision"]["precision"] == "fp32" for r in result["runs"])

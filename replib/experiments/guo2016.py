@@ -1,9 +1,11 @@
 """Guo & Gould (2016): depth dropout on a CIFAR ResNet-20, training time and test error against the skip probability.
 
 "Depth Dropout: Efficient Training of Residual Convolutional Neural Networks", DICTA 2016. Arms
-``p=<p>``: the same :class:`replib.models.DepthDropoutResNet`, trained for the same epochs, each
-block's main path skipped per image with probability ``p`` (``p=0``: the baseline, same 1x1
-shortcuts); each records the wall time of its training steps per epoch, apart from evaluation.
+``p=<p>``: the same :class:`replib.models.DepthDropoutResNet`, trained on all 50,000 training
+images for the same epochs by the fast CIFAR-10 recipe (:func:`replib.experiments._cifar.fast_train`,
+whose one-cycle schedule lets a ResNet-20 converge in a CPU budget), each block's main path skipped
+per image with probability ``p`` (``p=0``: the baseline, same 1x1 shortcuts); each records the wall
+time of its training steps per epoch, apart from evaluation.
 Counting multiply-accumulates (:func:`mac_counts`) predicts the time: skipping a main path for a
 fraction p of the images removes that fraction of its convolutions, forward and backward, so
 training takes ``1 - p * share`` of the baseline's time, ``share`` the main paths' part of the net's.
@@ -27,10 +29,12 @@ PAPER = "guo2016"
 TITLE = "Guo & Gould 2016: depth dropout"
 
 
-class Config(_cifar.CifarTraining.with_defaults(train_size=10_000, eval_every=2), Spec):  # He et al.'s protocol
+class Config(_cifar.FastTraining.with_defaults(eval_every=2), Spec):
     depth: _cifar.ResNetDepth = Field(20, description="ResNet-20 (He et al. 2016, 4.2), with a 1x1 convolution on every shortcut")
     sweep_p: list[DropProbability] = Field([0.0, 0.25, 0.5], min_length=2, description="probabilities of skipping a block's main path, per image; 0 is the baseline")
-    epochs: PositiveInt = Field(6, description="passes over the training images, the same for every p")
+    epochs: PositiveInt = Field(8, description="passes over the training images, the same for every p; the one-cycle schedule spans them")
+    channels_last: bool = Field(False, description="train in the channels_last layout; off: per-image skipping measured "
+                                                   "slower than no skipping in it (bf16, ResNet-20), faster in the default layout")
 
     @model_validator(mode="after")
     def _baseline(self):
@@ -40,11 +44,15 @@ class Config(_cifar.CifarTraining.with_defaults(train_size=10_000, eval_every=2)
 
 
 PROFILES = {
-    "smoke": {"depth": 8, "train_size": 256, "test_size": 256, "epochs": 2, "eval_every": 1, "seeds": 1},
-    # cpu: ResNet-20 trains at ~215 images/s at p = 0 on 1 quiet thread here (~400 at p = 0.5),
-    # so 10,000 images x 6 epochs x 3 arms is about 13 min per seed, more beside other jobs.
-    "cpu": {"seeds": 3},
-    "paper": {"train_size": None, "epochs": 160, "eval_every": 1, "seeds": 5},
+    "smoke": {"depth": 8, "train_size": 256, "test_size": 256, "epochs": 2, "eval_every": 1, "seeds": 1,
+              "precision": "fp32"},
+    # cpu: a bf16 step of this ResNet-20 (batch 128, 2 threads, default layout) measured 155 ms at p = 0 and
+    # 126 ms at p = 0.5, about 1 min per epoch on all 50,000 images: 8 epochs x 3 arms x 2 seeds ~ 43 min.
+    # A first try at 10 epochs in channels_last reached 15.8 % test error at p = 0 (42 s per epoch), but
+    # p = 0.25 took twice the baseline's time per epoch.
+    "cpu": {"seeds": 2},
+    # paper: He et al.'s 160 epochs on all images, 5 runs, by the same recipe.
+    "paper": {"epochs": 160, "eval_every": 1, "seeds": 5},
 }
 
 _ABSTRACT = "Guo & Gould 2016 (DICTA), abstract (shared/PAPERS.md: only the abstract is confirmed)"
@@ -118,14 +126,17 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
             images[0] += inputs[0].shape[0]
 
     hooks = [b.register_forward_hook(count) for b in model.blocks]
-    curves = _cifar.train_classifier(model, config, seed, monitor="test", progress=progress, desc=f"{arm} seed {seed}")
+    chosen = _cifar.precision_once(lambda: DepthDropoutResNet(config["depth"], p=0.0), ("DepthDropoutResNet", config["depth"]),
+                                   config)  # one precision for every p: the baseline's, so the timings compare
+    curves = _cifar.fast_train(model, config, seed, precision=chosen["precision"], monitor="test", progress=progress,
+                               desc=f"{arm} seed {seed}")
     for h in hooks:
         h.remove()
     seconds = curves["train_seconds"]  # per epoch: the median is robust to the first epoch's warm-up and stray slow ones
     metrics = {"test_error": curves["monitor_error"][-1], "train_loss": curves["train_loss"][-1],
                "train_seconds_per_epoch": float(np.median(seconds)), "train_seconds_total": float(np.sum(seconds)),
                "main_path_fraction": main_images[0] / max(1, images[0])}
-    return {"metrics": metrics, "curves": curves}
+    return {"metrics": metrics, "curves": curves, "precision": chosen}
 
 
 # --------------------------------------------------------------------------- analysis
@@ -171,7 +182,8 @@ def facts(result: dict) -> dict[str, str]:
     cfg, runs = result["config"], result["runs"]
     errors, loss, main = (by_p(runs, k) for k in ("test_error", "train_loss", "main_path_fraction"))
     saved, up = paired(runs)
-    out = {"main_share": rule.fmt(predicted_saving(cfg["depth"], 1.0), 0, " %")}
+    out = {"main_share": rule.fmt(predicted_saving(cfg["depth"], 1.0), 0, " %"), "epochs": str(cfg["epochs"]),
+           "paper_error_half": f"+{rule.fmt(PAPER_ERROR_HALF, 1)} points", **_cifar.precision_facts(result)}
     for p in errors:
         key = f"p{p:g}".replace(".", "_")
         out[f"test_error_{key}"] = rule.mean_sd(errors[p].values(), 1, " %")
@@ -222,8 +234,9 @@ def figure(result: dict):
     cx.set(xlabel=f"training wall time (minutes, {threads} thread{'s' if threads != 1 else ''})", ylabel="test error (%)")
     cx.set_title("(c) test error against training time", fontsize=9)
     cx.legend(fontsize=8)
-    fig.suptitle(f"Depth dropout, ResNet-{cfg['depth']}, {data.CIFAR10_JPEG_NOTE}, {cfg['train_size'] or 50_000:,} "
-                 f"training images, {cfg['epochs']} epochs ({result['profile']} profile)", fontsize=10)
+    fig.suptitle(f"Depth dropout, ResNet-{cfg['depth']} by the fast recipe, {data.CIFAR10_JPEG_NOTE}, "
+                 f"{cfg['train_size'] or 50_000 - cfg['val_size']:,} training images, {cfg['epochs']} epochs "
+                 f"({result['profile']} profile)", fontsize=10)
     fig.tight_layout()
     return fig
 
