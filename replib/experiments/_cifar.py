@@ -190,9 +190,9 @@ _chosen: dict[tuple, dict] = {}
 
 def precision_once(build: Callable[[], nn.Module], key: tuple, config: dict) -> dict:
     """:func:`choose_precision` for the net ``build()`` makes, measured once per process for each ``key`` (the
-    net's settings) with ``config``'s batch size, device and precision setting, so every unit of a run trains at
-    the same precision. ``build`` runs under a forked RNG: the nets the run trains are initialised as without it."""
-    full = (key, config["batch_size"], config["device"], config["precision"])
+    net's settings) with ``config``'s batch size, device, precision setting and layout, so every unit of a run trains
+    at the same precision. ``build`` runs under a forked RNG: the nets the run trains are initialised as without it."""
+    full = (key, config["batch_size"], config["device"], config["precision"], layout(config))
     if full not in _chosen:
         with torch.random.fork_rng(devices=[]):
             _chosen[full] = choose_precision(build(), config)
