@@ -97,3 +97,15 @@ def test_smoke_run_skips_main_paths_for_the_right_share_of_images(tmp_path, need
     assert fractions["p=0.25"] == pytest.approx(0.75, abs=0.06) and fractions["p=0.5"] == pytest.approx(0.5, abs=0.07)
     assert {c["id"] for c in result["claims"]} == {"skipping_saves_wall_time", "error_cost_at_half"}
     assert all(r["precision"]["precision"] == "fp32" for r in result["runs"])
+
+
+def test_baseline_error_at_equal_time_is_read_off_its_own_seeds_curve():
+    def run(p: float, seed: int, seconds: list[float], errors: list[float]) -> dict:
+        return {"arm": exp.arm_of(p), "seed": seed, "curves": {"train_seconds": seconds, "monitor_error": errors}}
+
+    runs = [run(0.0, 0, [60, 60, 60], [50, 30, 20]), run(0.0, 1, [120, 120], [40, 10]),
+            run(0.5, 0, [45, 45], [60, 45]), run(0.5, 1, [60, 60, 60], [50, 40, 35])]
+    # seed 0: the p=0.5 net ends at 1.5 min, halfway between the baseline's readings at 1 and 2 min;
+    # seed 1: it ends at 3 min, between the baseline's 2 and 4 min
+    assert exp.baseline_error_at(runs, 0.5) == {0: pytest.approx(40.0), 1: pytest.approx(25.0)}
+    assert exp.baseline_error_at(runs[:3], 0.5) == {0: pytest.approx(40.0)}  # no p=0.5 net for seed 1

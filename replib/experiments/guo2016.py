@@ -161,6 +161,18 @@ def error_against_time(run: dict) -> list[tuple[float, float]]:
     return [(t, e) for t, e in zip(np.cumsum(c["train_seconds"]) / 60, c["monitor_error"]) if e is not None]
 
 
+def baseline_error_at(runs, p: float) -> dict[int, float]:
+    """Per seed: the baseline's test error (%) at the training time the same seed's ``p`` net took in all,
+    interpolated linearly between the baseline's evaluations (panel (c) read at equal time)."""
+    curves = {(p_of(r["arm"]), r["seed"]): error_against_time(r) for r in runs}
+    out = {}
+    for (q, seed), curve in curves.items():
+        if q == p and (0.0, seed) in curves:
+            t, e = zip(*curves[0.0, seed])
+            out[seed] = float(np.interp(curve[-1][0], t, e))
+    return out
+
+
 def claims(config: dict, runs) -> list[dict]:
     low, high = SAVING_BAND
     saved, up = paired(runs)
@@ -196,6 +208,9 @@ def facts(result: dict) -> dict[str, str]:
             out[f"saving_{key}"] = rule.mean_sd(saved[p].values(), 1, " %")
             out[f"predicted_{key}"] = rule.fmt(predicted_saving(cfg["depth"], p), 1, " %")
             out[f"increase_{key}"] = rule.mean_sd(up[p].values(), 1, " points")
+            ratio = {s: v / predicted_saving(cfg["depth"], p) for s, v in saved[p].items()}
+            out[f"ratio_{key}"] = ", ".join(rule.fmt(ratio[s], 2) for s in sorted(ratio))
+            out[f"baseline_at_end_{key}"] = rule.mean_sd(baseline_error_at(runs, p).values(), 1, " %")
     return out
 
 
