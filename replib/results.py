@@ -268,6 +268,9 @@ def _cpuinfo(key: str) -> str | None:
 
 
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})  # bf16 in hardware: AVX-512 bf16 or AMX
+# the CPU's flags that decide how fast torch's kernels run, recorded with every result
+VECTOR_FLAGS = frozenset({"avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
+                          "amx_tile", "amx_bf16", "amx_int8"})
 
 
 def cpu_flags() -> frozenset[str]:
@@ -275,12 +278,21 @@ def cpu_flags() -> frozenset[str]:
     return frozenset((_cpuinfo("flags") or "").split())
 
 
+# Environment variables that hold torch's and oneDNN's kernels below what the CPU offers (for example AVX2 kernels
+# on an AVX-512 CPU, to stand in for an AVX2-only machine); recorded with the hardware whenever set.
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
 def hardware(device: str) -> dict:
-    """The machine: CPU model and whether it has native bf16, cores, torch's vector kernels and threads, GPU."""
+    """The machine: CPU model, its vector flags and whether it has native bf16, cores, torch's vector kernels and
+    threads (and any limit set on them, ``isa_limits``), GPU."""
     cpu = _cpuinfo("model name") or platform.processor() or platform.machine()
     info = {"cpu": cpu, "cpu_count": os.cpu_count(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_flags": sorted(cpu_flags() & VECTOR_FLAGS),
             "bf16_native": bool(cpu_flags() & NATIVE_BF16_FLAGS), "torch_threads": torch.get_num_threads(),
             "denormals_flushed": denormals_flushed(), "device": device}
+    if limits := {name: os.environ[name] for name in ISA_LIMITS if os.environ.get(name)}:
+        info["isa_limits"] = limits  # kernels held below what the CPU has: it stands in for an older CPU
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,7 @@ from replib._validate import Spec
 
 MODULES = experiments.PAPERS + experiments.DRAFTS
 # What the runner and report own: an experiment module that does it itself is out of contract.
+BIB = (Path(__file__).parents[1] / "book" / "references.bib").read_text()
 RUNNER_ONLY = ["apply_overrides", "seed_everything", "manual_seed", "use_house_style", "set_num_threads",
                "perf_counter", "write_json"]
 
@@ -20,9 +22,11 @@ RUNNER_ONLY = ["apply_overrides", "seed_everything", "manual_seed", "use_house_s
 def test_module_implements_the_experiment_protocol(paper):
     module = experiments.get(paper)
     assert isinstance(module, experiments.Experiment), [
-        name for name in ("PAPER", "TITLE", "Config", "PROFILES", "PAPER_VALUES", "FIGURES", "TABLES", "units",
-                          "run_one", "claims", "facts") if not hasattr(module, name)]
+        name for name in ("PAPER", "TITLE", "CITE", "HEADLINE", "Config", "PROFILES", "PAPER_VALUES", "FIGURES",
+                          "TABLES", "units", "run_one", "claims", "facts") if not hasattr(module, name)]
     assert module.PAPER == paper
+    assert f"@article{{{module.CITE}," in BIB or f"@inproceedings{{{module.CITE}," in BIB, module.CITE
+    assert len(module.HEADLINE) <= 150 and module.HEADLINE.endswith("."), "the headline is one line of the landing page"
     assert issubclass(module.Config, Spec)
     assert not hasattr(module, "resolve"), "the runner resolves configs"
     has = {name: callable(getattr(module, name, None)) for name in ("build_net", "run_stack")}

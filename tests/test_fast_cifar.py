@@ -147,12 +147,33 @@ def test_benchmark_table_and_figure_show_every_run_and_the_goals(tmp_path, monke
     apart = {**record, "provenance": {**record["provenance"], "commit": "b" * 40},  # a budget run on its own
              "nets": {"fast": {"precision": {"precision": "fp32"}, "budgets": {"20": run(86.0)}}}}
     both = report.fast_cifar_table([record, apart])
-    assert list(both.loc["fast net"]["test accuracy (%)"]) == [80.0, 86.0, 88.5]  # by budget, across runs
-    assert list(both.loc["fast net"]["run (commit)"]) == ["aaaaaaa", "bbbbbbb", "aaaaaaa"]
+    fast = both.xs(("Test CPU, AVX2, 2 threads", "fast net"), level=["machine", "net"])
+    assert list(fast["test accuracy (%)"]) == [80.0, 86.0, 88.5]
+    assert list(fast["run (commit)"]) == ["aaaaaaa", "bbbbbbb", "aaaaaaa"]
+    assert len(report.fast_cifar_figure([record, apart]).axes) == 1  # one machine, one panel
     assert len(report.fast_cifar_figure([record, apart]).axes[0].lines) == 4 + 2
-    elsewhere = {**apart, "provenance": {**apart["provenance"], "hardware": {**apart["provenance"]["hardware"], "cpu": "Other"}}}
-    with pytest.raises(ValueError, match="runs of one machine and thread count"):
-        report.fast_cifar_figure([record, elsewhere])
+
+
+def test_benchmark_runs_of_different_machines_are_kept_apart(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPLIB_FIGURES_DIR", str(tmp_path))
+    from replib import report
+
+    run = {"epochs": 2, "train_minutes": 1.5, "test_accuracy": 80.0,
+           "curve": {"train_minutes": [0.7, 1.5], "test_accuracy": [50.0, 80.0]}}
+
+    def record(bf16: bool, threads: int = 2) -> dict:
+        hardware = {"cpu": "Same CPU name", "cpu_capability": "AVX512", "bf16_native": bf16, "torch_threads": threads}
+        return {"goals": [[12.0, 85.0]], "provenance": {"hardware": hardware, "commit": "c" * 40},
+                "nets": {"fast": {"precision": {"precision": "bf16" if bf16 else "fp32"}, "budgets": {"12": run}}}}
+
+    records = [record(True), record(False), record(False, threads=1)]
+    table = report.fast_cifar_table(records)
+    assert list(table.index.get_level_values("machine")) == [
+        "Same CPU name, AVX512, native bf16, 2 threads", "Same CPU name, AVX512, no native bf16, 2 threads",
+        "Same CPU name, AVX512, no native bf16, 1 thread"]
+    fig = report.fast_cifar_figure(records)
+    assert len(fig.axes) == 3 and [len(ax.lines) for ax in fig.axes] == [1 + 1] * 3  # its run and the goal, per panel
+    assert "no native bf16, 1 thread" in fig.axes[2].get_title()
 
 
 def test_precision_is_measured_once_per_net_and_leaves_the_random_state_alone(monkeypatch):

@@ -43,3 +43,16 @@ def test_torch_range_admits_the_local_build():
 
     torch_req = next(Requirement(d) for d in pyproject_deps() if name(d) == "torch")
     assert torch_req.specifier.contains("2.14.1")
+
+
+def test_the_publishing_workflow_tests_as_ci_does_and_publishes_the_built_book():
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "book.yml").read_text())
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as True
+    assert on["push"]["branches"] == ["main"]
+    build = workflow["jobs"]["build"]["steps"]
+    commands = [step["run"] for step in build if "run" in step]
+    assert commands == ["bash .ci/run", "make book"], "a thin mirror of CI and `make book`, nothing else"
+    upload = next(step for step in build if step.get("uses", "").startswith("actions/upload-pages-artifact"))
+    assert upload["with"]["path"] == "_build/html"
+    assert workflow["jobs"]["deploy"]["needs"] == "build"
+    assert workflow["jobs"]["deploy"]["steps"][0]["uses"].startswith("actions/deploy-pages")

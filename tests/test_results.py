@@ -6,6 +6,7 @@ import json
 import re
 import types
 
+import pandas as pd
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from replib import claims as rule
 from replib import experiments, report
 from replib import results as store
 from replib._validate import ConfigError, PositiveInt, Spec, SubSpec
+from replib.results import REPO_ROOT
 from replib.train import flush_denormals
 
 
@@ -56,10 +58,23 @@ def test_result_file_has_every_documented_field():
     assert set(result["provenance"]) >= {"commit", "versions", "hardware", "wall_seconds", "started", "resumed"}
     assert set(result["provenance"]["load_average_1min"]) == {"start", "end"}  # a reader can see the run was quiet
     assert isinstance(result["provenance"]["hardware"]["bf16_native"], bool)
+    flags = result["provenance"]["hardware"]["cpu_flags"]  # the vector flags behind the speed and the precision
+    assert flags == sorted(flags) and set(flags) <= store.VECTOR_FLAGS
+    assert result["provenance"]["hardware"]["bf16_native"] == bool(set(flags) & store.NATIVE_BF16_FLAGS)
     assert result["provenance"]["hardware"]["denormals_flushed"] is True  # the runner trains with them flushed
     assert result["seeds"] == [0, 1]
     assert [(r["arm"], r["seed"]) for r in result["runs"]] == [("a", 0), ("bb", 0), ("a", 1), ("bb", 1)]
     assert all({"arm", "seed", "commit", "metrics", "curves", "wall_seconds"} <= set(r) for r in result["runs"])
+
+
+def test_a_limit_on_the_cpus_kernels_is_recorded_and_shown(monkeypatch):
+    for name in store.ISA_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    assert "isa_limits" not in store.hardware("cpu")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    hw = store.hardware("cpu")
+    assert hw["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert "kernels limited by ONEDNN_MAX_CPU_ISA=AVX2" in report.machine_of({"provenance": {"hardware": hw}})
 
 
 def test_a_units_precision_is_kept_with_its_run_and_shown_with_the_load():
@@ -149,6 +164,40 @@ def test_no_train_mode_refuses_to_train(monkeypatch):
     monkeypatch.setenv(experiments.NO_TRAIN_ENV, "1")
     with pytest.raises(experiments.ResultUnavailableError, match="make reproduce PAPER=fake2099"):
         experiments.run(fake_experiment(), "smoke", progress=False)
+
+
+def test_the_published_result_is_read_and_checked_never_trained():
+    with pytest.raises(experiments.ResultUnavailableError, match="no result file.*make reproduce PAPER=fake2099"):
+        experiments.published(fake_experiment(), "smoke")
+    written = experiments.run(fake_experiment(), "smoke", progress=False)
+    other = experiments.run(fake_experiment(), "smoke", progress=False, epochs=3)  # stored apart, never shown
+    module = fake_experiment()
+    shown = experiments.published(module, "smoke")
+    assert shown == written and shown.path == written.path != other.path and module.calls == []
+    stored = json.loads(written.path.read_text())
+    stored["claims"][0]["outcome"] = "holds" if stored["claims"][0]["outcome"] != "holds" else "fails"
+    written.path.write_text(json.dumps(stored))
+    with pytest.raises(experiments.StaleResultError, match="differ from those the current analysis computes"):
+        experiments.published(module, "smoke")
+
+
+def test_the_dashboard_has_one_row_per_chapter_with_its_verdict_and_tally():
+    module = fake_experiment()
+    module.CITE, module.HEADLINE = "fake2099", "Fakes score lower."
+    result = experiments.run(module, "smoke", progress=False)
+    gpu = {**result, "provenance": {**result["provenance"], "wall_seconds": 5400.0,
+                                    "hardware": {**result["provenance"]["hardware"], "gpu": "Some GPU"}}}
+    lines = report.dashboard([(module, result), (module, gpu)]).splitlines()
+    assert len(lines) == 2 + 2 and lines[0].count("|") == lines[2].count("|") == 8
+    cells = [c.strip() for c in lines[2].strip("|").split("|")]
+    tally = rule.tally(result["claims"])
+    assert cells[:5] == ["{ref}`chapter-fake2099` {cite:p}`fake2099`", "Fakes score lower.",
+                         f"**{report.verdict(result)}**",
+                         f"{tally['holds']} / {tally['fails']} / {tally['inconclusive']}", "2"]
+    threads = result["provenance"]["hardware"]["torch_threads"]
+    assert cells[5].endswith(f"min on {threads} CPU thread{'s' if threads != 1 else ''}")
+    assert cells[6] == result["provenance"]["started"][:10]
+    assert "90 min on Some GPU" in lines[3]
 
 
 def test_result_files_are_readable_by_everyone(tmp_path):
@@ -279,3 +328,51 @@ def test_denormals_are_recorded_as_they_are():
         assert (tiny * 1.0).item() == 0.0 and store.hardware("cpu")["denormals_flushed"] is True
     finally:
         flush_denormals()
+
+
+def test_tables_for_readers_put_index_names_in_the_header_and_format_numbers():
+    frame = pd.DataFrame({"arm": ["none", "a|b"], "error": [1.23456, float("nan")], "n": [3, 4]}).set_index("arm")
+    lines = report.frame_markdown(frame).splitlines()
+    assert lines[0] == "| arm | error | n |" and len(lines) == 2 + 2  # one header row, the index's name in it
+    assert lines[2] == "| none | 1.23 | 3 |" and lines[3] == "| a\\|b | — | 4 |"
+    assert report.frame_markdown(frame, digits=3).splitlines()[2] == "| none | 1.235 | 3 |"
+    plain = pd.DataFrame({"x": [1.0]})  # an unnamed index is not a column
+    assert report.frame_markdown(plain).splitlines()[0] == "| x |"
+
+
+def test_each_figure_has_a_bibtex_entry_naming_its_stable_file_and_the_run(monkeypatch):
+    module = fake_experiment()
+    module.FIGURES = {"figure1": None, "fit": None}
+    result = experiments.run(module, "smoke", progress=False)
+    text = report.figure_bibtex(module, result)
+    entries = text.split("\n\n")
+    assert [e.splitlines()[0] for e in entries] == ["@misc{dropoutbook_fake2099_figure1,", "@misc{dropoutbook_fake2099_fit,"]
+    commit = result["provenance"]["commit"][:10]
+    for entry, name in zip(entries, module.FIGURES):
+        assert entry.count("{") == entry.count("}") and f"fake2099-{name}.png" in entry and commit in entry
+        assert "results/" in entry or "its result file" in entry
+    assert report.result_link(result).endswith("(written by this run)")  # outside the repository: no link
+
+
+def test_the_bibliography_is_labelled_by_authors_and_year_with_letters_for_a_clash():
+    import importlib.util
+
+    from pybtex.database import Entry, Person
+
+    spec = importlib.util.spec_from_file_location("labels", REPO_ROOT / "book" / "_ext" / "author_year_labels.py")
+    labels = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(labels)
+
+    def entry(key, year, *authors):
+        e = Entry("article", fields={"year": year, "title": key})
+        e.key = key
+        for a in authors:
+            e.add_person(Person(a), "author")
+        return e
+
+    entries = [entry("a", "2012", "Hinton, G.", "Srivastava, N.", "Krizhevsky, A."), entry("b", "2013", "Ba, J."),
+               entry("c", "2016", "Gal, Y.", "Ghahramani, Z."), entry("d", "2016", "Gal, Y.", "Ghahramani, Z.")]
+    assert list(labels.AuthorYearLabels().format_labels(entries)) == [
+        "Hinton et al., 2012", "Ba, 2013", "Gal and Ghahramani, 2016a", "Gal and Ghahramani, 2016b"]
+    with pytest.raises(ValueError, match="'x' has no author"):
+        list(labels.AuthorYearLabels().format_labels([entry("x", "2020")]))

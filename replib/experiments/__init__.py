@@ -49,7 +49,8 @@ RUN_EXTRAS = ("precision",)  # what a unit may report besides metrics and curves
 class Experiment(Protocol):
     """What every paper module provides (a test holds each module in PAPERS and DRAFTS to it).
 
-    - ``PAPER``, ``TITLE``: its key and the chapter's title.
+    - ``PAPER``, ``TITLE``: its key and the chapter's title; ``CITE``: the paper's key in
+      ``book/references.bib``; ``HEADLINE``: the claim tested, in one line (the landing page).
     - ``Config``: the config spec; ``PROFILES``: for ``smoke``, ``cpu`` and ``paper``, the
       entries that differ from ``Config``'s defaults, plus ``seeds`` (how many).
     - ``PAPER_VALUES``: the paper's numbers, each with ``where`` it was read and whether it is ``confirmed``.
@@ -74,6 +75,8 @@ class Experiment(Protocol):
 
     PAPER: str
     TITLE: str
+    CITE: str
+    HEADLINE: str
     Config: type[Spec]
     PROFILES: dict[str, dict[str, Any]]
     PAPER_VALUES: list[dict]
@@ -365,6 +368,21 @@ def run(
         if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
             return cached  # another run finished it while this one waited for the lock
         return _train(module, profile, config, seed_ids, path, rerun=rerun, progress=progress, stack=stack)
+
+
+def published(paper: str | ModuleType, profile: str = "cpu", *, results_dir: Path | None = None) -> store.StoredResult:
+    """The verified result of ``profile``'s own config and seeds, as the book shows it; never trains.
+
+    Raises :class:`ResultUnavailableError` when there is no such result and :class:`StaleResultError`
+    when the stored one no longer matches its runs or the current analysis (:func:`verify`).
+    """
+    module = paper if isinstance(paper, ModuleType) else get(paper)
+    config, seed_ids = resolve(module, check_profile(profile))
+    path = path_of(module, profile, config, seed_ids, results_dir)
+    if (cached := _stored(module, path, config, seed_ids)) is None:
+        why = "no result file" if not path.exists() else "its config or seeds are not the profile's"
+        raise ResultUnavailableError(f"{path}: {why}; run `make reproduce PAPER={module.PAPER} PROFILE={profile}`")
+    return cached
 
 
 def stacks(module: ModuleType) -> bool:

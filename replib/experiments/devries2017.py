@@ -24,6 +24,8 @@ from . import _cifar
 
 PAPER = "devries2017"
 TITLE = "DeVries & Taylor 2017: Cutout"
+CITE = "devries2017"  # its key in book/references.bib
+HEADLINE = "Masking one square patch per training image lowers CIFAR-10 test error, with an optimal patch length."  # the claim tested, in a line
 PAPER_LENGTH = 16  # the patch length the paper chose for CIFAR-10 (section 4.1, Figure 3)
 
 
@@ -264,5 +266,5 @@ def table(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-FIGURES = {"figure": figure}
+FIGURES = {"figure3": figure}  # named after the paper's Figure 3, whose sweep panel (a) repeats
 TABLES = {"paper_vs_ours": table}
