@@ -10,10 +10,19 @@ from .results import REPO_ROOT
 FIGURES_ENV = "REPLIB_FIGURES_DIR"
 
 
+# A figure on a book page is drawn at PAGE_DPI and shown at its own size (never shrunk: _static/custom.css), so
+# text of MIN_FONT_PT points is MIN_FONT_PT / 72 * PAGE_DPI = 9.7 px high at any window width; no figure has smaller
+# text (a test renders every chapter's figures and checks both).
+PAGE_DPI = 100
+MIN_FONT_PT = 7.0
+
+
 def use_house_style() -> None:
+    import matplotlib as mpl
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind", font_scale=0.95)
+    mpl.rcParams["figure.dpi"] = PAGE_DPI
 
 
 def palette(n: int) -> list:

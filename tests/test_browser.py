@@ -1,8 +1,8 @@
 """The built site as its readers see it: every page in headless Chromium, at a desktop and a phone width.
 
-Served from localhost, each page must load every image, render all its maths (no raw TeX left), log no console
-error, request nothing from any other host, link only to local files that exist, and keep its main column within
-the window. One screenshot per page and width is saved under ``_build/screenshots/`` for review. Needs Debian's
+Served from localhost, each page must load every image, show every figure at its own size (so that no text in it
+is under 9 px), render all its maths (no raw TeX left), log no console error, request nothing from any other
+host, link only to local files that exist, and keep its main column within the window. One screenshot per page and width is saved under ``_build/screenshots/`` for review. Needs Debian's
 ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them where absent); elsewhere the test skips, saying so.
 """
 
@@ -33,6 +33,12 @@ const text = copy.innerText;
 return [/\\\(|\\\)|\\\[|\\\]|\$\$/.test(text), text.match(/.{0,40}(\\\(|\\\[|\$\$).{0,40}/)?.[0] || ''];
 """
 BROKEN_IMAGES = "return [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src);"
+# Figures shown smaller than drawn: their smallest text would fall below 9 px (replib.plotting.MIN_FONT_PT).
+SHRUNK_FIGURES = """
+return [...document.querySelectorAll('.bd-article figure img, .bd-article .cell_output img')]
+  .filter(i => i.naturalWidth > 0 && i.getBoundingClientRect().width < 0.99 * i.naturalWidth)
+  .map(i => `${i.getAttribute('src').split('/').pop()}: ${Math.round(i.getBoundingClientRect().width)} of ${i.naturalWidth} px`);
+"""
 OVERFLOW = """
 const main = document.querySelector('.bd-article') || document.body;
 return {page: document.documentElement.scrollWidth - window.innerWidth, column: main.scrollWidth - main.clientWidth};
@@ -121,6 +127,8 @@ def test_every_page_renders_offline_at_desktop_and_phone_width(served):
                     problems.append(f"{where}: maths left as TeX: {sample!r}")
                 if broken := driver.execute_script(BROKEN_IMAGES):
                     problems.append(f"{where}: images that did not load: {broken}")
+                if shrunk := driver.execute_script(SHRUNK_FIGURES):
+                    problems.append(f"{where}: figures shown smaller than drawn (text under 9 px): {shrunk}")
                 overflow = driver.execute_script(OVERFLOW)
                 if overflow["page"] > 1 or overflow["column"] > 1:
                     problems.append(f"{where}: wider than the window by {overflow['page']} px "

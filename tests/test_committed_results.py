@@ -57,3 +57,26 @@ def test_every_committed_result_file_records_config_seeds_and_provenance(path):
     assert {"config", "seeds", "provenance"} <= set(result), f"{path.name} lacks {({'config', 'seeds', 'provenance'} - set(result))}"
     prov = result["provenance"]
     assert len(prov["commit"]) == 40 and prov["dirty"] is False and prov["versions"]["torch"] and prov["hardware"]["cpu"]
+
+
+@pytest.mark.parametrize("paper", experiments.PAPERS)
+def test_every_figure_of_the_chapter_is_legible_on_a_phone(paper, tmp_path, monkeypatch):
+    """Drawn from the committed result at the page's resolution, no text of any figure is smaller than the house
+    minimum, so none is below 9 px on the page (figures are shown at their own size: _static/custom.css)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from replib import plotting, report
+
+    monkeypatch.setenv(plotting.FIGURES_ENV, str(tmp_path))
+    monkeypatch.delenv("REPLIB_RESULTS_DIR")  # the committed results (read, never trained: published() never trains)
+    module = experiments.get(paper)
+    result = experiments.published(module, "cpu")
+    assert plotting.MIN_FONT_PT / 72 * plotting.PAGE_DPI >= 9
+    for name in module.FIGURES:
+        fig = report.figure(module, result, name)
+        assert fig.dpi == plotting.PAGE_DPI, f"{paper}-{name} is drawn at {fig.dpi} dpi"
+        small = {t.get_text()[:30]: t.get_fontsize() for t in fig.findobj(Text)
+                 if t.get_visible() and t.get_text().strip() and t.get_fontsize() < plotting.MIN_FONT_PT}
+        plt.close(fig)
+        assert not small, f"{paper}-{name}: text below {plotting.MIN_FONT_PT} pt: {small}"
