@@ -15,10 +15,12 @@ from . import experiments
 from ._validate import ConfigError
 from .data import DataIntegrityError, DataNotFoundError
 from .results import ResultFileError, ResultLockedError
+from .scale import RayMissingError, UnitFailedError
 
 # The project's own errors: each message names what is wrong and how to mend it.
 KNOWN_ERRORS = (ConfigError, ResultFileError, ResultLockedError, experiments.ResultUnavailableError,
-                experiments.StaleResultError, DataNotFoundError, DataIntegrityError)
+                experiments.StaleResultError, DataNotFoundError, DataIntegrityError, RayMissingError,
+                UnitFailedError)
 USAGE_ERROR = 2
 
 
@@ -57,6 +59,13 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--stack", action="store_true",
                      help="train the seeds of each arm together as one stacked ensemble, where the experiment can "
                           "(faster where small nets leave the cores idle: see benchmarks/bench_ensemble.py)")
+    rep.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local: train the units one after another in this process (default); ray: each unit a Ray "
+                          "task, on a local Ray with this machine's cores or on the cluster at --address "
+                          "(needs pip install -e '.[ray]'; see the book's 'Run at scale')")
+    rep.add_argument("--address", default=None,
+                     help="with --executor ray: the cluster to join ('auto', 'ray://<host>:<port>'); "
+                          "default: start a local Ray")
     rep.add_argument("--rerun", action="store_true",
                      help="ignore cached and partial results and run everything; an unreadable result file is moved aside")
     ana = sub.add_parser("reanalyse", parents=[debug],
@@ -83,8 +92,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def reproduce(args: argparse.Namespace) -> int:
+    if args.address is not None and args.executor != "ray":
+        raise ValueError(f"--address {args.address} joins a Ray cluster: give --executor ray with it")
     result = experiments.run(args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads,
-                             stack=args.stack, device=args.device)
+                             stack=args.stack, executor=args.executor, address=args.address, device=args.device)
     if result.written:
         print(f"wrote {result.path} ({len(result.trained)} of {len(result['runs'])} runs trained now; "
               f"{result['provenance']['wall_seconds']:.0f} s of training in all)")

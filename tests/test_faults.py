@@ -270,7 +270,7 @@ def test_a_flag_given_as_text_is_refused_saying_how_to_pass_it(name, text):
 def test_a_misspelt_parameter_is_refused_naming_the_close_ones():
     namespace = {**NAMESPACE, "epoch": 2}
     with pytest.raises(ConfigError, match=r"^notebooks/hinton2012\.ipynb has no parameter 'epoch' \(did you mean "
-                                          r"'epochs'\?\)\. Its parameters: profile, seeds, device, rerun, epochs, "):
+                                          r"'epochs'\?\)\. Its parameters: profile, seeds, device, executor, rerun, epochs, "):
         experiments.check_parameters(namespace, "hinton2012")
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import torch
 
 from .. import results as store
-from .. import seeding
+from .. import scale, seeding
 from ..progress import bar as progress_bar
 from ..train import flush_denormals
 from .._validate import ConfigError, Spec, SubSpec, validate_config
@@ -311,6 +311,8 @@ def run(
     threads: int | None = None,
     progress: bool = True,
     stack: bool = False,
+    executor: str = "local",
+    address: str | None = None,
     results_dir: Path | None = None,
     **overrides,
 ) -> store.StoredResult:
@@ -333,6 +335,13 @@ def run(
     device, it is not part of the result's key: a member is the net trained alone in
     distribution, not bit for bit, and each run records the seeds it was stacked with.
 
+    ``executor``: ``"local"`` trains the units one after another in this process; ``"ray"`` makes each
+    pending unit a Ray task (:mod:`replib.scale`) on a local Ray with this machine's cores, or on the
+    cluster at ``address`` (``"auto"``, ``"ray://<host>:<port>"``). Units that depend on earlier ones
+    run in rounds. Either way the driver alone writes the files, each unit as it finishes, and a unit
+    trains as it would in process (``threads`` per task, 1 if not given), so the metrics do not depend
+    on the executor; a run trained on Ray records ``"executor": "ray"``.
+
     A stored result is verified (:func:`verify`) before it is returned. Finished (arm,
     seed) runs of the same config are never repeated: they are read back from the result
     or partial file (and, for a run with other seeds, from the profile's own result). A
@@ -347,7 +356,10 @@ def run(
     check_flag(progress, "progress")
     check_flag(stack, "stack")
     check_threads(threads)
+    scale.check_executor(executor, address)
     module = paper if isinstance(paper, ModuleType) else get(paper)
+    if stack and executor != "local":
+        raise ValueError(f"stack=True trains in this process; it cannot be combined with executor={executor!r}")
     if stack and not stacks(module):
         raise ValueError(f"stack=True: {module.PAPER} cannot train its seeds stacked; the experiments that can: "
                          f"{[p for p in PAPERS + DRAFTS if stacks(get(p))]}")
@@ -361,13 +373,14 @@ def run(
             f"{path}: {why}, and ${NO_TRAIN_ENV} forbids training here. "
             f"Run `make reproduce PAPER={module.PAPER} PROFILE={profile}` first, or unset {NO_TRAIN_ENV}."
         )
-    if threads is not None:
+    if threads is not None and executor == "local":
         torch.set_num_threads(threads)
     flush_denormals()
     with store.locked(path):
         if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
             return cached  # another run finished it while this one waited for the lock
-        return _train(module, profile, config, seed_ids, path, rerun=rerun, progress=progress, stack=stack)
+        return _train(module, profile, config, seed_ids, path, rerun=rerun, progress=progress, stack=stack,
+                      executor=executor, address=address, threads=threads)
 
 
 def published(paper: str | ModuleType, profile: str = "cpu", *, results_dir: Path | None = None) -> store.StoredResult:
@@ -400,7 +413,8 @@ def _stored(module: ModuleType, path: Path, config: dict, seeds: list[int]) -> s
 
 
 def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], path: Path, *,
-           rerun: bool, progress: bool, stack: bool = False) -> store.StoredResult:
+           rerun: bool, progress: bool, stack: bool = False, executor: str = "local", address: str | None = None,
+           threads: int | None = None) -> store.StoredResult:
     """Run the units not yet done and write the result; the caller holds the lock on ``path``."""
     paper, partial = module.PAPER, store.partial_path(path)
     if rerun:
@@ -462,6 +476,12 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
         save_partial()
 
     while todo := pending():  # more than one round only when later units depend on earlier runs
+        if executor == "ray":  # the round's units in parallel, each kept and saved as it finishes
+            for arm, seed, out, wall in scale.run_units(module, config, todo, threads=threads, address=address,
+                                                        progress=progress):
+                keep(arm, seed, out, wall, executor="ray")
+                save_partial()
+            continue
         groups: dict[str, list[int]] = {}
         for arm, seed in todo:
             groups.setdefault(arm, []).append(seed)
