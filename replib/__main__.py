@@ -66,6 +66,9 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--address", default=None,
                      help="with --executor ray: the cluster to join ('auto', 'ray://<host>:<port>'); "
                           "default: start a local Ray")
+    rep.add_argument("--ship-data", action="store_true",
+                     help="with --executor ray: send the experiment's data from this machine to the workers through "
+                          "Ray's object store, instead of each worker loading from its own mirror or cache")
     rep.add_argument("--rerun", action="store_true",
                      help="ignore cached and partial results and run everything; an unreadable result file is moved aside")
     ana = sub.add_parser("reanalyse", parents=[debug],
@@ -92,10 +95,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    if args.address is not None and args.executor != "ray":
-        raise ValueError(f"--address {args.address} joins a Ray cluster: give --executor ray with it")
+    for given, flag in ((args.address is not None, f"--address {args.address}"), (args.ship_data, "--ship-data")):
+        if given and args.executor != "ray":
+            raise ValueError(f"{flag} is for Ray's workers: give --executor ray with it")
     result = experiments.run(args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads,
-                             stack=args.stack, executor=args.executor, address=args.address, device=args.device)
+                             stack=args.stack, executor=args.executor, address=args.address,
+                             ship_data=args.ship_data, device=args.device)
     if result.written:
         print(f"wrote {result.path} ({len(result.trained)} of {len(result['runs'])} runs trained now; "
               f"{result['provenance']['wall_seconds']:.0f} s of training in all)")

@@ -277,6 +277,12 @@ def _locate(relpath: str, searched: list[str]) -> tuple[Path, str] | None:
     return None
 
 
+def local_copy(relpath: str) -> Path | None:
+    """The verified copy of ``relpath`` this machine holds (mirror or cache), or None; never downloads."""
+    found = _locate(relpath, [])
+    return None if found is None else found[0]
+
+
 def find_file(relpath: str) -> Path:
     """Return the verified path of ``relpath`` (e.g. ``"mnist/train-labels-idx1-ubyte.gz"``).
 

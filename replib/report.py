@@ -9,6 +9,7 @@ imports no experiment.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
@@ -83,23 +84,37 @@ def result_link(result: dict) -> str:
     return f'<a href="../{where}"><code>{where}</code></a> ({how})'
 
 
-def figure_bibtex(module: ModuleType, result: dict) -> str:
+def site_urls(config_file: Path | None = None) -> dict[str, str]:
+    """The book's public addresses from ``_config.yml``, where set: ``repository`` (``repository.url``) and
+    ``site`` (``html.baseurl``, the published book's root); the cite boxes name them."""
+    import yaml
+
+    book = yaml.safe_load((config_file or REPO_ROOT / "_config.yml").read_text()) or {}
+    urls = {"repository": (book.get("repository") or {}).get("url"), "site": (book.get("html") or {}).get("baseurl")}
+    return {name: url.rstrip("/") for name, url in urls.items() if url}
+
+
+def figure_bibtex(module: ModuleType, result: dict, urls: dict[str, str] | None = None) -> str:
     """A BibTeX entry for each of the chapter's figures (``module.FIGURES``): its stable file name, the book's
-    version, and the commit and date of the run it was drawn from, so a citation names exactly what was shown."""
+    version, and the commit and date of the run it was drawn from, so a citation names exactly what was shown;
+    the figure's URL and the repository where ``urls`` (default :func:`site_urls`) has them."""
     from importlib.metadata import version
 
-    prov = result["provenance"]
+    prov, urls = result["provenance"], site_urls() if urls is None else urls
     where = result_path(result) or "its result file"
+    code = f" of {urls['repository']}" if "repository" in urls else ""
     entries = []
     for name in module.FIGURES:
         stable = f"{module.PAPER}-{name}"
+        url = f"  url          = {{{urls['site']}/{stable}.png}},\n" if "site" in urls else ""
         entries.append(
             f"@misc{{dropoutbook_{stable.replace('-', '_')},\n"
             f"  title        = {{{{{module.TITLE}}}: figure {stable}}},\n"
             f"  author       = {{{{The dropout-book contributors}}}},\n"
             f"  year         = {{{prov['started'][:4]}}},\n"
             f"  howpublished = {{dropout-book {version('replib')}, {stable}.png and {stable}.svg at the site's root}},\n"
-            f"  note         = {{The `{result['profile']}' run at commit {prov['commit'][:10]}, started "
+            f"{url}"
+            f"  note         = {{The `{result['profile']}' run at commit {prov['commit'][:10]}{code}, started "
             f"{prov['started'][:10]}; its numbers are in {where}}}\n}}")
     return "\n\n".join(entries)
 

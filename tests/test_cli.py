@@ -83,6 +83,9 @@ def test_reanalyse_refuses_a_result_whose_runs_were_edited(fake_hinton, capsys):
     (["--seeds", "0"], "argument --seeds: must be an int >= 1, got '0'"),
     (["--device", "cpufoo"], "argument --device: must be 'cpu', 'cuda' or 'cuda:<index>' (e.g. cuda:0), got 'cpufoo'"),
     (["--device", "cuda:x"], "argument --device: must be 'cpu', 'cuda' or 'cuda:<index>' (e.g. cuda:0), got 'cuda:x'"),
+    (["--executor", "dask"], "argument --executor: invalid choice: 'dask'"),
+    (["--address", "auto"], "--address auto is for Ray's workers: give --executor ray with it"),
+    (["--ship-data"], "--ship-data is for Ray's workers: give --executor ray with it"),
 ])
 def test_a_bad_option_is_an_error_naming_it(argv, message, capsys):
     err = usage_error(["reproduce", "hinton2012", "--profile", "smoke", *argv], capsys)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from replib import experiments
+from replib import data, experiments
 from replib._validate import Spec
 
 MODULES = experiments.PAPERS + experiments.DRAFTS
@@ -22,11 +22,13 @@ RUNNER_ONLY = ["apply_overrides", "seed_everything", "manual_seed", "use_house_s
 def test_module_implements_the_experiment_protocol(paper):
     module = experiments.get(paper)
     assert isinstance(module, experiments.Experiment), [
-        name for name in ("PAPER", "TITLE", "CITE", "HEADLINE", "Config", "PROFILES", "PAPER_VALUES", "FIGURES",
+        name for name in ("PAPER", "TITLE", "CITE", "HEADLINE", "DATASETS", "Config", "PROFILES", "PAPER_VALUES", "FIGURES",
                           "TABLES", "units", "run_one", "claims", "facts") if not hasattr(module, name)]
     assert module.PAPER == paper
     assert f"@article{{{module.CITE}," in BIB or f"@inproceedings{{{module.CITE}," in BIB, module.CITE
     assert len(module.HEADLINE) <= 150 and module.HEADLINE.endswith("."), "the headline is one line of the landing page"
+    folders = {relpath.split("/")[0] for relpath in data.REGISTRY}
+    assert isinstance(module.DATASETS, tuple) and set(module.DATASETS) <= folders, (module.DATASETS, folders)
     assert issubclass(module.Config, Spec)
     assert not hasattr(module, "resolve"), "the runner resolves configs"
     has = {name: callable(getattr(module, name, None)) for name in ("build_net", "run_stack")}

@@ -340,7 +340,7 @@ def test_tables_for_readers_put_index_names_in_the_header_and_format_numbers():
     assert report.frame_markdown(plain).splitlines()[0] == "| x |"
 
 
-def test_each_figure_has_a_bibtex_entry_naming_its_stable_file_and_the_run(monkeypatch):
+def test_each_figure_has_a_bibtex_entry_naming_its_stable_file_and_the_run(tmp_path):
     module = fake_experiment()
     module.FIGURES = {"figure1": None, "fit": None}
     result = experiments.run(module, "smoke", progress=False)
@@ -352,6 +352,12 @@ def test_each_figure_has_a_bibtex_entry_naming_its_stable_file_and_the_run(monke
         assert entry.count("{") == entry.count("}") and f"fake2099-{name}.png" in entry and commit in entry
         assert "results/" in entry or "its result file" in entry
     assert report.result_link(result).endswith("(written by this run)")  # outside the repository: no link
+    config = tmp_path / "_config.yml"
+    config.write_text("repository:\n  url: https://example.org/r/\nhtml:\n  baseurl: https://example.org/b\n")
+    assert report.site_urls(config) == {"repository": "https://example.org/r", "site": "https://example.org/b"}
+    linked = report.figure_bibtex(module, result, {"repository": "https://example.org/r", "site": "https://example.org/b"})
+    assert "url          = {https://example.org/b/fake2099-figure1.png}" in linked
+    assert f"commit {commit} of https://example.org/r" in linked
 
 
 def test_the_bibliography_is_labelled_by_authors_and_year_with_letters_for_a_clash():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from replib import experiments, scale
+from replib import data, experiments, scale
 from replib import results as store
 
 HERE = Path(__file__).parent
@@ -79,6 +79,34 @@ def _untimed(metrics: dict) -> dict:
     timed = [name for name in metrics if any(word in name for word in ("second", "minute"))]
     assert len(timed) < len(metrics), "nothing left to compare"
     return {name: value for name, value in metrics.items() if name not in timed}
+
+
+def test_with_ship_data_the_workers_read_only_what_the_driver_sent(ray_cluster, tmp_path, needs_mnist):
+    local = experiments.run("hinton2012", "smoke", threads=1, progress=False, executor="ray",
+                            results_dir=tmp_path / "own")
+    shipped = experiments.run("hinton2012", "smoke", threads=1, progress=False, executor="ray", ship_data=True,
+                              results_dir=tmp_path / "shipped")
+    for here, there in zip(local["runs"], shipped["runs"]):
+        assert _untimed(there["metrics"]) == _untimed(here["metrics"]), (here["arm"], here["seed"])
+    files = scale.shipment(experiments.get("hinton2012"))
+    assert sorted(files) == sorted(p for p in data.REGISTRY if p.startswith("mnist/"))
+
+
+def test_a_worker_given_a_shipment_has_no_mirror_and_no_download(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path / "mirror"))
+    monkeypatch.delenv(data.OFFLINE_ENV, raising=False)
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "cache"))
+    folder = scale.use_shipment({"mnist/a.gz": b"abc"})
+    assert (Path(folder) / "mnist" / "a.gz").read_bytes() == b"abc"
+    assert data.mirror_dir() is None and data.offline() and data.cache_dir() == Path(folder)
+    assert scale.use_shipment({"mnist/a.gz": b"abc"}) == folder  # once per worker process
+
+
+def test_nothing_to_ship_is_an_error_naming_the_dataset(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.MIRROR_ENV, str(tmp_path))
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path))
+    with pytest.raises(data.DataNotFoundError, match="holds no file of 'ptb' to send"):
+        scale.shipment(experiments.get("gal2016_rnn"))
 
 
 def test_units_that_depend_on_earlier_ones_run_in_rounds(fake, tmp_path):
@@ -146,8 +174,16 @@ def test_the_executor_and_its_address_are_checked():
         experiments.run("hinton2012", "smoke", address="auto")
     with pytest.raises(ValueError, match="cannot be combined with executor='ray'"):
         experiments.run("hinton2012", "smoke", executor="ray", stack=True)
+    with pytest.raises(ValueError, match="ship_data=True sends data to Ray's workers"):
+        experiments.run("hinton2012", "smoke", ship_data=True)
 
 
 def test_the_resources_a_unit_asks_for():
     assert scale.resources({"device": "cpu"}, None) == {"num_cpus": 1, "num_gpus": 0}
     assert scale.resources({"device": "cuda:1"}, 4) == {"num_cpus": 4, "num_gpus": 1}
+
+
+def test_without_ray_the_executor_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as where the extra is not installed
+    with pytest.raises(scale.RayMissingError, match=r"needs Ray, an optional dependency: pip install -e '\.\[ray\]'"):
+        scale.connect()

@@ -50,7 +50,9 @@ class Experiment(Protocol):
     """What every paper module provides (a test holds each module in PAPERS and DRAFTS to it).
 
     - ``PAPER``, ``TITLE``: its key and the chapter's title; ``CITE``: the paper's key in
-      ``book/references.bib``; ``HEADLINE``: the claim tested, in one line (the landing page).
+      ``book/references.bib``; ``HEADLINE``: the claim tested, in one line (the landing page);
+      ``DATASETS``: the folders of the data mirror its units read (what the ray executor's
+      ``ship_data`` sends to the workers).
     - ``Config``: the config spec; ``PROFILES``: for ``smoke``, ``cpu`` and ``paper``, the
       entries that differ from ``Config``'s defaults, plus ``seeds`` (how many).
     - ``PAPER_VALUES``: the paper's numbers, each with ``where`` it was read and whether it is ``confirmed``.
@@ -77,6 +79,7 @@ class Experiment(Protocol):
     TITLE: str
     CITE: str
     HEADLINE: str
+    DATASETS: tuple[str, ...]
     Config: type[Spec]
     PROFILES: dict[str, dict[str, Any]]
     PAPER_VALUES: list[dict]
@@ -313,6 +316,7 @@ def run(
     stack: bool = False,
     executor: str = "local",
     address: str | None = None,
+    ship_data: bool = False,
     results_dir: Path | None = None,
     **overrides,
 ) -> store.StoredResult:
@@ -340,7 +344,9 @@ def run(
     cluster at ``address`` (``"auto"``, ``"ray://<host>:<port>"``). Units that depend on earlier ones
     run in rounds. Either way the driver alone writes the files, each unit as it finishes, and a unit
     trains as it would in process (``threads`` per task, 1 if not given), so the metrics do not depend
-    on the executor; a run trained on Ray records ``"executor": "ray"``.
+    on the executor; a run trained on Ray records ``"executor": "ray"``. ``ship_data``: the workers read
+    the data this machine sends them (``module.DATASETS``, through Ray's object store) instead of their
+    own mirror or cache.
 
     A stored result is verified (:func:`verify`) before it is returned. Finished (arm,
     seed) runs of the same config are never repeated: they are read back from the result
@@ -356,7 +362,7 @@ def run(
     check_flag(progress, "progress")
     check_flag(stack, "stack")
     check_threads(threads)
-    scale.check_executor(executor, address)
+    scale.check_executor(executor, address, ship_data)
     module = paper if isinstance(paper, ModuleType) else get(paper)
     if stack and executor != "local":
         raise ValueError(f"stack=True trains in this process; it cannot be combined with executor={executor!r}")
@@ -380,7 +386,7 @@ def run(
         if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
             return cached  # another run finished it while this one waited for the lock
         return _train(module, profile, config, seed_ids, path, rerun=rerun, progress=progress, stack=stack,
-                      executor=executor, address=address, threads=threads)
+                      executor=executor, address=address, ship_data=ship_data, threads=threads)
 
 
 def published(paper: str | ModuleType, profile: str = "cpu", *, results_dir: Path | None = None) -> store.StoredResult:
@@ -414,7 +420,7 @@ def _stored(module: ModuleType, path: Path, config: dict, seeds: list[int]) -> s
 
 def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], path: Path, *,
            rerun: bool, progress: bool, stack: bool = False, executor: str = "local", address: str | None = None,
-           threads: int | None = None) -> store.StoredResult:
+           ship_data: bool = False, threads: int | None = None) -> store.StoredResult:
     """Run the units not yet done and write the result; the caller holds the lock on ``path``."""
     paper, partial = module.PAPER, store.partial_path(path)
     if rerun:
@@ -478,7 +484,7 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
     while todo := pending():  # more than one round only when later units depend on earlier runs
         if executor == "ray":  # the round's units in parallel, each kept and saved as it finishes
             for arm, seed, out, wall in scale.run_units(module, config, todo, threads=threads, address=address,
-                                                        progress=progress):
+                                                        ship_data=ship_data, progress=progress):
                 keep(arm, seed, out, wall, executor="ray")
                 save_partial()
             continue

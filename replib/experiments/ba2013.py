@@ -31,6 +31,7 @@ PAPER = "ba2013"
 TITLE = "Ba & Frey 2013: standout"
 CITE = "ba2013"  # its key in book/references.bib
 HEADLINE = "Standout, a dropout rate adapted to each unit and example, gives lower MNIST error than standard dropout."  # the claim tested, in a line
+DATASETS = ("mnist",)  # the data mirror's folders its units read
 KEEP_BINS = np.linspace(-4.0, 8.0, 25)  # pre-activation bins for the keep-probability plot
 RISING = 0.5  # the check: Spearman correlation of keep probability and pre-activation above this in every net
 SELECT = "select "  # prefix of a selection unit's arm

@@ -26,6 +26,7 @@ PAPER = "devries2017"
 TITLE = "DeVries & Taylor 2017: Cutout"
 CITE = "devries2017"  # its key in book/references.bib
 HEADLINE = "Masking one square patch per training image lowers CIFAR-10 test error, with an optimal patch length."  # the claim tested, in a line
+DATASETS = ("cifar10",)  # the data mirror's folders its units read
 PAPER_LENGTH = 16  # the patch length the paper chose for CIFAR-10 (section 4.1, Figure 3)
 
 

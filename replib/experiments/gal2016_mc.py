@@ -33,6 +33,7 @@ PAPER = "gal2016_mc"
 TITLE = "Gal & Ghahramani 2016: MC dropout uncertainty"
 CITE = "gal2016bayesian"  # its key in book/references.bib
 HEADLINE = "MC dropout's spread grows away from the data for ReLU nets, stays bounded for TanH, and flags a rotated digit."  # the claim tested, in a line
+DATASETS = ("co2", "mnist")  # the data mirror's folders its units read
 CO2_ARMS = ("co2 relu", "co2 tanh")
 TAIL = 0.1  # "far from the data": the last tenth of the extrapolation grid; "near": its first tenth
 

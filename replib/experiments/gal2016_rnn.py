@@ -29,6 +29,7 @@ PAPER = "gal2016_rnn"
 TITLE = "Gal & Ghahramani 2016: variational dropout in LSTMs"
 CITE = "gal2016rnn"  # its key in book/references.bib
 HEADLINE = "Variational (per-sequence) dropout beats per-step dropout in an LSTM on Penn Treebank; MC averaging helps further."  # the claim tested, in a line
+DATASETS = ("ptb",)  # the data mirror's folders its units read
 ARMS = ("none", "naive", "variational")
 PAPER_ARMS = ("naive", "variational")  # the pair of the paper's table; "none" is optional context
 EVAL_STREAMS = 10  # validation and test text is laid out in 10 parallel streams

@@ -37,6 +37,7 @@ PAPER = "graham2015"
 TITLE = "Graham et al. 2015: batchwise dropout"
 CITE = "graham2015"  # its key in book/references.bib
 HEADLINE = "One dropout pattern per minibatch lets each layer multiply only the kept submatrix: faster training, same accuracy."  # the claim tested, in a line
+DATASETS = ("mnist",)  # the data mirror's folders its units read
 ARMS = ("per-sample", "batchwise")
 TIMING_METHODS = ("no dropout", "per-sample", "batchwise")
 PAPER_EPOCHS, PAPER_DECAY_RATE = 200, 0.01

@@ -29,6 +29,7 @@ PAPER = "guo2016"
 TITLE = "Guo & Gould 2016: depth dropout"
 CITE = "guo2016"  # its key in book/references.bib
 HEADLINE = "Skipping residual blocks per image saves the predicted training time for a small cost in test error."  # the claim tested, in a line
+DATASETS = ("cifar10",)  # the data mirror's folders its units read
 
 
 class Config(_cifar.FastTraining.with_defaults(eval_every=2), Spec):

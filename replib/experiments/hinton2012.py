@@ -36,6 +36,7 @@ PAPER = "hinton2012"
 TITLE = "Hinton et al. 2012: dropout on MNIST"
 CITE = "hinton2012"  # its key in book/references.bib
 HEADLINE = "Dropout on the hidden units, and on the pixels too, lowers a fully connected MNIST net's test errors from 160 to about 130 and 110."  # the claim tested, in a line
+DATASETS = ("mnist",)  # the data mirror's folders its units read
 PAPER_EPOCHS, PAPER_LR_DECAY, PAPER_RAMP_EPOCHS = 3000, 0.998, 500  # App. A.1 (p.8)
 
 

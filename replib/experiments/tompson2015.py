@@ -40,6 +40,7 @@ PAPER = "tompson2015"
 TITLE = "Tompson et al. 2015: SpatialDropout"
 CITE = "tompson2015"  # its key in book/references.bib
 HEADLINE = "Dropping whole feature maps regularizes a fully convolutional net where element-wise dropout does not, most on small training sets."  # the claim tested, in a line
+DATASETS = ("mnist", "cifar10")  # the data mirror's folders its units read (digits on CIFAR-10 backgrounds)
 ARMS = DROPOUT_KINDS
 SIZES = ("small", "large")  # the two training sets, in the order of ``train_sizes``
 STRIDE = 4  # HeatmapNet pools twice: heat-maps are 1/4 of the image's side

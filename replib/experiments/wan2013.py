@@ -37,6 +37,7 @@ PAPER = "wan2013"
 TITLE = "Wan et al. 2013: DropConnect"
 CITE = "wan2013"  # its key in book/references.bib
 HEADLINE = "DropConnect and Dropout both beat No-Drop on the 784-800-800-10 ReLU MNIST net."  # the claim tested, in a line
+DATASETS = ("mnist",)  # the data mirror's folders its units read
 METHODS = ("no-drop", "dropout", "dropconnect")
 P_HEADLINE = 0.5  # Table 2 and Figure 2(a): p = 0.5 (the paper's keep probability 0.5)
 
