@@ -70,6 +70,16 @@ def test_the_book_defines_every_verdict_word_as_the_code_does():
         assert f"| *{word}* | {meaning} |" in intro, word
 
 
+def test_the_methods_table_lists_every_layer_of_the_methods_package():
+    import replib.methods as methods
+
+    intro = (REPO_ROOT / "book" / "intro.md").read_text()
+    table = intro.split("## The methods")[1].split("\n## ")[0]
+    layers = [name for name in methods.__all__ if name[0].isupper() and name not in ("StochasticLayer",)]
+    missing = [name for name in layers if f"`{name}`" not in table]
+    assert not missing, f"the intro's methods table does not list {missing}"
+
+
 def test_the_cite_page_lists_every_figure_of_every_chapter():
     from replib import experiments
 

@@ -103,9 +103,12 @@ def test_per_gate_masks_train_and_backpropagate():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"mode": "naive", "p_recurrent": 0.3}, r"^mode='naive' drops no recurrent state .*p_recurrent \(0\.3\)"),
-    ({"mode": "none", "p_embedding": 0.1}, r"^mode='none' drops no recurrent state .*p_embedding \(0\.1\)"),
-    ({"mode": "zoneout"}, re.escape("mode must be one of ['variational', 'naive', 'none'], got 'zoneout'")),
+    ({"mode": "naive", "p_recurrent": 0.3}, r"^mode='naive' drops nothing inside the recurrence: p_recurrent \(0\.3\)"),
+    ({"mode": "none", "p_embedding": 0.1}, r"^mode='none' drops no embedding .*p_embedding \(0\.1\)"),
+    ({"mode": "rnndrop", "per_gate": True}, r"^mode='rnndrop' drops no embedding and has no per-gate masks"),
+    ({"mode": "naive", "semeniuta_per_sequence": True}, r"semeniuta_per_sequence=True is a choice of mode='semeniuta'"),
+    ({"mode": "zoneout"}, re.escape("mode must be one of ['variational', 'naive', 'rnndrop', 'semeniuta', 'none'], "
+                                    "got 'zoneout'")),
     ({"p_input": 1.0}, r"^drop probabilities must be < 1: .*p_input=1\.0"),
     ({"p_output": -0.1}, re.escape("p_output must be a probability in [0, 1], got -0.1")),
     ({"num_layers": 0}, re.escape("num_layers must be an int >= 1, got 0")),

@@ -13,15 +13,29 @@ from .batchwise import BatchwiseDropoutMLP, SubmatrixSGD
 from .cutout import Cutout, cutout
 from .depth_dropout import DepthDropoutBlock, depth_dropout_residual
 from .dropconnect import DropConnectLinear, dropconnect_linear, per_example_masks
+from .drop_path import DropAddResidual, drop_add_residual
 from .dropout import Dropout, dropout
+from .gaussian_dropout import GaussianDropout, gaussian_dropout, gaussian_noise_sd
+from .maxpool_dropout import MaxPoolDropout, maxpool_dropout, probabilistic_weighted_pooling
 from .mc_dropout import MCPrediction, mc_predict
-from .rnn_dropout import VariationalLSTM
+from .rnn_dropout import RNNDropLSTM, SemeniutaLSTM, VariationalLSTM
+from .sparse_vd import (
+    SparseVDConv2d,
+    SparseVDLinear,
+    kl_approximation,
+    pruned_weight,
+    sparse_vd_conv2d,
+    sparse_vd_linear,
+)
 from .spatial_dropout import SpatialDropout, spatial_dropout
 from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
-    "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DropConnectLinear", "Dropout",
-    "MCPrediction", "SpatialDropout", "StandoutLinear", "StochasticLayer", "SubmatrixSGD", "VariationalLSTM",
-    "cutout", "depth_dropout_residual", "dropconnect_linear", "dropout", "mc_predict", "per_example_masks",
-    "spatial_dropout", "standout_keep_probability", "standout_linear",
+    "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DropAddResidual", "DropConnectLinear", "Dropout",
+    "GaussianDropout", "MCPrediction", "MaxPoolDropout", "RNNDropLSTM", "SemeniutaLSTM", "SparseVDConv2d",
+    "SparseVDLinear", "SpatialDropout", "StandoutLinear", "StochasticLayer", "SubmatrixSGD", "VariationalLSTM",
+    "cutout", "depth_dropout_residual", "drop_add_residual", "dropconnect_linear", "dropout", "gaussian_dropout",
+    "gaussian_noise_sd", "kl_approximation", "maxpool_dropout", "mc_predict", "per_example_masks",
+    "probabilistic_weighted_pooling", "pruned_weight", "sparse_vd_conv2d", "sparse_vd_linear", "spatial_dropout",
+    "standout_keep_probability", "standout_linear",
 ]

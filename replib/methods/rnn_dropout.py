@@ -1,8 +1,11 @@
-"""Dropout in recurrent nets: variational (Gal & Ghahramani 2016) against naive (Zaremba et al. 2014).
+"""Dropout in recurrent nets: variational (Gal & Ghahramani 2016), naive (Zaremba et al. 2014), on the memory
+cell (RNNDrop, Moon et al. 2015) and on the cell's update only (Semeniuta et al. 2016).
 
 Gal & Ghahramani (2016), "A Theoretically Grounded Application of Dropout in Recurrent
 Neural Networks", NIPS 2016 (arXiv 1512.05287); Zaremba, Sutskever, Vinyals (2014),
-"Recurrent Neural Network Regularization", arXiv 1409.2329.
+"Recurrent Neural Network Regularization", arXiv 1409.2329; Moon, Choi, Lee & Song (2015),
+"RNNDrop: A Novel Dropout for RNNs in ASR", ASRU 2015; Semeniuta, Severyn & Barth (2016),
+"Recurrent Dropout without Memory Loss", COLING 2016 (arXiv 1603.05118).
 
 :class:`VariationalLSTM` is a multi-layer LSTM language model with dropout in four places:
 the embedding (whole word types), each layer's input, each layer's recurrent state h
@@ -16,6 +19,14 @@ the embedding (whole word types), each layer's input, each layer's recurrent sta
 - ``naive``: a fresh mask **at every time step**, on the non-recurrent connections only
   (each layer's input and the output), as in Zaremba et al.; the recurrent state and the
   embedding are not dropped, and asking for it is an error.
+- ``rnndrop``: the non-recurrent connections as ``naive``, and the **memory cell** dropped with
+  one mask per sequence, fixed across time steps (Moon et al.):
+  ``c_t = m * (f_t c_{t-1} + i_t g_t)`` with ``m`` of rate ``p_recurrent``. A dropped cell is
+  erased at every step.
+- ``semeniuta``: the non-recurrent connections as ``naive``, and only the cell's **update
+  candidate** dropped (Semeniuta et al.): ``c_t = f_t c_{t-1} + i_t (m_t * g_t)``, so the memory
+  itself is never erased; ``m_t`` is drawn afresh at every step, or once per sequence with
+  ``semeniuta_per_sequence=True`` (the paper studies both).
 - ``none``: no dropout.
 
 A "sequence" is what one forward call sees: a (T, B) segment of B sequences in
@@ -42,7 +53,8 @@ from torch import nn
 from .._validate import check_choice, check_positive_int, check_probability
 from ._stochastic import StochasticLayer
 
-MODES = ("variational", "naive", "none")
+MODES = ("variational", "naive", "rnndrop", "semeniuta", "none")
+PER_STEP_INPUTS = ("naive", "rnndrop", "semeniuta")  # modes whose non-recurrent masks are drawn at every step
 
 
 def _bernoulli_scaled(shape: tuple[int, ...], p: float, like: torch.Tensor) -> torch.Tensor:
@@ -52,12 +64,16 @@ def _bernoulli_scaled(shape: tuple[int, ...], p: float, like: torch.Tensor) -> t
 
 
 def _lstm_recurrence(
-    xproj: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weight_hh: torch.Tensor, mask_h: torch.Tensor | None
+    xproj: torch.Tensor, h: torch.Tensor, c: torch.Tensor, weight_hh: torch.Tensor, mask_h: torch.Tensor | None,
+    mask_c: torch.Tensor | None = None, mask_g: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run the recurrence over ``xproj`` ``(T, B, 4H)`` (input projections incl. biases).
 
     ``weight_hh`` ``(4H, H)``; ``mask_h`` None, ``(B, H)`` (shared by the gates) or
-    ``(B, 4, H)`` (one per gate), applied to h before every recurrent product.
+    ``(B, 4, H)`` (one per gate), applied to h before every recurrent product; ``mask_c``
+    None or ``(B, H)``, applied to the new cell state at every step (RNNDrop); ``mask_g``
+    None, ``(B, H)`` or ``(T, B, H)``, applied to the update candidate g (Semeniuta et al.),
+    the same at every step or one per step.
     Returns the outputs ``(T, B, H)`` and the final ``h``, ``c`` ``(B, H)``.
     """
     hidden = h.shape[1]
@@ -73,26 +89,33 @@ def _lstm_recurrence(
             rec = torch.bmm((h.unsqueeze(1) * mask_h).transpose(0, 1), w).transpose(0, 1).reshape(h.shape[0], 4 * hidden)
         gates = xproj[t] + rec
         i, f, g, o = gates.chunk(4, 1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        candidate = torch.tanh(g)
+        if mask_g is not None:
+            candidate = candidate * (mask_g if mask_g.dim() == 2 else mask_g[t])
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * candidate
+        if mask_c is not None:
+            c = c * mask_c
         h = torch.sigmoid(o) * torch.tanh(c)
         outputs.append(h)
     return torch.stack(outputs), h, c
 
 
 class VariationalLSTM(StochasticLayer):
-    """LSTM language model with variational, naive or no dropout; see the module docstring.
+    """LSTM language model with variational, naive, RNNDrop, Semeniuta or no dropout; see the module docstring.
 
     Args:
         vocab_size: number of word types V.
         hidden_size: H, also the embedding size.
         num_layers: stacked LSTM layers.
-        mode: ``variational``, ``naive`` or ``none``.
+        mode: ``variational``, ``naive``, ``rnndrop``, ``semeniuta`` or ``none``.
         p_embedding: drop probability of a word type per sequence (``variational`` only).
         p_input: drop probability of each layer's input units.
-        p_recurrent: drop probability of the recurrent state units (``variational`` only).
+        p_recurrent: drop probability of the recurrent state units (``variational``), of the memory cells
+            (``rnndrop``) or of the update candidates (``semeniuta``).
         p_output: drop probability of the last layer's output units.
         per_gate: ``variational`` only: separate masks for each gate ("untied").
         tie_weights: share the embedding and softmax weights.
+        semeniuta_per_sequence: ``semeniuta`` only: one candidate mask per sequence instead of one per step.
 
     Shapes: ``forward(tokens (T, B) int64, state=None)`` returns logits ``(T, B, V)`` and the
     state ``(h, c)``, each ``(num_layers, B, H)``, to carry into the next segment.
@@ -111,6 +134,7 @@ class VariationalLSTM(StochasticLayer):
         p_output: float = 0.0,
         per_gate: bool = False,
         tie_weights: bool = False,
+        semeniuta_per_sequence: bool = False,
     ) -> None:
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
@@ -120,12 +144,19 @@ class VariationalLSTM(StochasticLayer):
         self.p_input = check_probability(p_input, "p_input")
         self.p_recurrent = check_probability(p_recurrent, "p_recurrent")
         self.p_output = check_probability(p_output, "p_output")
-        if mode != "variational" and (self.p_recurrent > 0 or self.p_embedding > 0 or per_gate):
+        if mode != "variational" and (self.p_embedding > 0 or per_gate):
             raise ValueError(
-                f"mode={mode!r} drops no recurrent state or embedding and has no per-gate masks: "
-                f"p_recurrent ({p_recurrent!r}) and p_embedding ({p_embedding!r}) must be 0 and per_gate False; "
-                "use mode='variational' for those"
+                f"mode={mode!r} drops no embedding and has no per-gate masks: p_embedding ({p_embedding!r}) must be 0 "
+                "and per_gate False; use mode='variational' for those"
             )
+        if mode in ("naive", "none") and self.p_recurrent > 0:
+            raise ValueError(
+                f"mode={mode!r} drops nothing inside the recurrence: p_recurrent ({p_recurrent!r}) must be 0; "
+                "use mode='variational', 'rnndrop' or 'semeniuta' for that"
+            )
+        if semeniuta_per_sequence and mode != "semeniuta":
+            raise ValueError(f"semeniuta_per_sequence=True is a choice of mode='semeniuta', not of mode={mode!r}")
+        self.semeniuta_per_sequence = bool(semeniuta_per_sequence)
         if max(self.p_embedding, self.p_input, self.p_recurrent, self.p_output) >= 1.0:
             raise ValueError(
                 "drop probabilities must be < 1: a layer that drops everything cannot learn; got "
@@ -158,7 +189,7 @@ class VariationalLSTM(StochasticLayer):
         """Non-recurrent dropout of ``x`` ``(T, B, D)``: per sequence (variational) or per step (naive)."""
         if not self.training or p == 0.0 or self.mode == "none":
             return x
-        shape = (1, x.shape[1], x.shape[2]) if self.mode == "variational" else tuple(x.shape)
+        shape = (1, x.shape[1], x.shape[2]) if self.mode not in PER_STEP_INPUTS else tuple(x.shape)
         return x * _bernoulli_scaled(shape, p, x)
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -185,6 +216,16 @@ class VariationalLSTM(StochasticLayer):
         shape = (batch, 4, self.hidden_size) if self.per_gate else (batch, self.hidden_size)
         return _bernoulli_scaled(shape, self.p_recurrent, like)
 
+    def _cell_masks(self, steps: int, batch: int, like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(mask_c, mask_g)`` for one layer's recurrence: RNNDrop's per-sequence cell mask ``(B, H)``, or
+        Semeniuta's candidate mask, ``(T, B, H)`` per step or ``(B, H)`` per sequence."""
+        if not self.training or self.p_recurrent == 0.0 or self.mode not in ("rnndrop", "semeniuta"):
+            return None, None
+        if self.mode == "rnndrop":
+            return _bernoulli_scaled((batch, self.hidden_size), self.p_recurrent, like), None
+        shape = (batch, self.hidden_size) if self.semeniuta_per_sequence else (steps, batch, self.hidden_size)
+        return None, _bernoulli_scaled(shape, self.p_recurrent, like)
+
     def forward(self, tokens: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         if tokens.dim() != 2 or tokens.dtype != torch.long:
             raise ValueError(f"tokens must be int64 (T, B), got {tokens.dtype} {tuple(tokens.shape)}")
@@ -194,7 +235,8 @@ class VariationalLSTM(StochasticLayer):
         for layer in range(self.num_layers):
             xproj = self._input_projection(x, layer)
             x, h, c = _lstm_recurrence(xproj, h0[layer], c0[layer], self.weight_hh[layer],
-                                       self._recurrent_mask(tokens.shape[1], x))
+                                       self._recurrent_mask(tokens.shape[1], x),
+                                       *self._cell_masks(tokens.shape[0], tokens.shape[1], x))
             hs.append(h)
             cs.append(c)
         logits = self.decoder(self._drop(x, self.p_output))
@@ -203,4 +245,25 @@ class VariationalLSTM(StochasticLayer):
     def extra_repr(self) -> str:
         return (f"mode={self.mode}, layers={self.num_layers}, hidden={self.hidden_size}, p_embedding={self.p_embedding}, "
                 f"p_input={self.p_input}, p_recurrent={self.p_recurrent}, p_output={self.p_output}, "
-                f"per_gate={self.per_gate}")
+                f"per_gate={self.per_gate}" + (", semeniuta_per_sequence=True" if self.semeniuta_per_sequence else ""))
+
+
+class RNNDropLSTM(VariationalLSTM):
+    """:class:`VariationalLSTM` with ``mode="rnndrop"`` (Moon et al. 2015): the memory cell dropped with one mask
+    per sequence (``p_cell``), the non-recurrent connections per step (``p_input``, ``p_output``)."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, num_layers: int = 2, *, p_cell: float = 0.0,
+                 p_input: float = 0.0, p_output: float = 0.0, tie_weights: bool = False) -> None:
+        super().__init__(vocab_size, hidden_size, num_layers, mode="rnndrop", p_input=p_input, p_recurrent=p_cell,
+                         p_output=p_output, tie_weights=tie_weights)
+
+
+class SemeniutaLSTM(VariationalLSTM):
+    """:class:`VariationalLSTM` with ``mode="semeniuta"`` (Semeniuta et al. 2016): only the cell's update candidate
+    dropped (``p_update``), per step or, with ``per_sequence=True``, per sequence; the memory is never erased."""
+
+    def __init__(self, vocab_size: int, hidden_size: int, num_layers: int = 2, *, p_update: float = 0.0,
+                 per_sequence: bool = False, p_input: float = 0.0, p_output: float = 0.0,
+                 tie_weights: bool = False) -> None:
+        super().__init__(vocab_size, hidden_size, num_layers, mode="semeniuta", p_input=p_input, p_recurrent=p_update,
+                         p_output=p_output, tie_weights=tie_weights, semeniuta_per_sequence=per_sequence)
