@@ -8,8 +8,8 @@ sequences of 65 tokens, the size of a small ViT) and a ResNet basic block's main
 ReLU, 3x3 conv, batch norm; 64 channels at 16x16, 128 images). At every rate both forms are timed in the same
 run, interleaved: ``replib.methods.drop_add_residual`` (the branch runs on the kept samples only) and the mask
 multiply of the common vision libraries (the branch runs on every sample, and the dropped ones are multiplied by
-zero). Writes results/benchmarks/drop_path.json: milliseconds per step of each, their ratio, and the lowest rate
-at which skipping is faster (the break-even).
+zero; at p = 0 it is the plain residual, as in those libraries). Writes results/benchmarks/drop_path.json:
+milliseconds per step of each, their ratio, and the lowest rate at which skipping is faster (the break-even).
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ KINDS = {"transformer MLP branch (64 x 65 tokens x 192)": (mlp_branch, (64, 65, 
 
 
 def mask_multiply(x: torch.Tensor, branch: nn.Module, p: float) -> torch.Tensor:
+    """The common libraries' drop path: at p = 0 the plain residual, else the branch on every sample times a mask."""
+    if p == 0.0:
+        return x + branch(x)
     keep = (torch.rand(x.shape[0], *([1] * (x.dim() - 1))) >= p).to(x.dtype)
     return x + branch(x) * keep / (1 - p)
 
