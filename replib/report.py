@@ -406,7 +406,7 @@ def fast_cifar_figure(records: dict | list[dict]):
                         textcoords="offset points", xytext=(-8 if right else 8, -30), ha="right" if right else "left",
                         fontsize=8)
         ax.set(ylabel="test accuracy (%)")
-        ax.set_title(f"CIFAR-10, all 50,000 training images: {machine}", fontsize=9)
+        ax.set_title(f"CIFAR-10, all 50,000 training images\n{machine}", fontsize=9)
         ax.legend(fontsize=8, loc="lower right")
     axes[-1, 0].set(xlabel="minutes of training (cumulative; evaluation not counted)")
     fig.tight_layout()
