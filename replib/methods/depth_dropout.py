@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_positive_int, check_probability
+from .drop_path import add_on_kept
 
 
 def depth_dropout_residual(
@@ -55,12 +56,7 @@ def depth_dropout_residual(
     out = shortcut(x)
     if not training or p == 0.0:
         return out + main(x)
-    kept = (torch.rand(x.shape[0], device=x.device) < 1.0 - p).nonzero().squeeze(1)
-    if kept.numel() == 0:
-        return out
-    if kept.numel() == x.shape[0]:
-        return out + main(x)
-    return out.index_add(0, kept, main(x.index_select(0, kept)))
+    return add_on_kept(out, x, main, p)  # unscaled, as the paper's rule
 
 
 class DepthDropoutBlock(nn.Module):

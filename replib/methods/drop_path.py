@@ -44,13 +44,24 @@ def drop_add_residual(x: torch.Tensor, branch: Callable[[torch.Tensor], torch.Te
     if not training or p == 0.0:
         out = branch(x)
         return x + (out if test_scale == 1.0 else test_scale * out)
+    if p == 1.0:  # every sample skips: the branch never runs
+        return x
+    return add_on_kept(x, x, branch, p, 1.0 / (1.0 - p) if scale else 1.0)
+
+
+def add_on_kept(base: torch.Tensor, x: torch.Tensor, branch: Callable[[torch.Tensor], torch.Tensor], p: float,
+                factor: float = 1.0) -> torch.Tensor:
+    """``base + a * factor * branch(x)`` with ``a_n ~ Bernoulli(1 - p)`` per sample, the branch run on the kept
+    samples only (gathered, then added back in place): the per-sample gate that drop path and depth dropout
+    share. ``base`` and ``branch(x)`` have one shape; ``x`` is ``(N, ...)``."""
     kept = (torch.rand(x.shape[0], device=x.device) < 1.0 - p).nonzero().squeeze(1)
     if kept.numel() == 0:
-        return x
+        return base
+    if kept.numel() == x.shape[0]:
+        residual = branch(x)
+        return base + (residual if factor == 1.0 else factor * residual)
     residual = branch(x.index_select(0, kept))
-    if scale:
-        residual = residual / (1.0 - p)
-    return x.index_add(0, kept, residual.to(x.dtype))
+    return base.index_add(0, kept, (residual if factor == 1.0 else factor * residual).to(base.dtype))
 
 
 class DropAddResidual(nn.Module):
