@@ -356,6 +356,8 @@ def facts(result: dict) -> dict[str, str]:
         out[f"train_rmse_{act}"] = rule.per_seed({r["seed"]: r["metrics"]["train_rmse_standard"] for r in these}, 2)
         out[f"steps_{act}"] = rule.per_seed({r["seed"]: r["metrics"]["iterations_run"] for r in these}, 0)
     co2_runs = [r for arm in CO2_ARMS for r in _by_arm(runs, arm)]
+    reached = (f"{sum(r['metrics']['train_rmse_standard'] < co2['target_rmse'] for r in co2_runs)} of {len(co2_runs)}"
+               if co2["target_rmse"] is not None else "no aim was set, so none")
     ms_per_step = [1000 * r["wall_seconds"] / r["metrics"]["iterations_run"] for r in co2_runs if "wall_seconds" in r]
     hardware = result["provenance"]["hardware"]
     return {**out, "last_real_month": gp["curves"]["real_dates"][-1],
@@ -363,7 +365,7 @@ def facts(result: dict) -> dict[str, str]:
             "wall_minutes": rule.fmt(result["provenance"]["wall_seconds"] / 60, 0),
             "machine": f"{hardware['cpu']}, {hardware.get('cpu_capability', '?')}, {hardware['torch_threads']} threads",
             "target_rmse": "none" if co2["target_rmse"] is None else rule.fmt(co2["target_rmse"], 2),
-            "max_iterations": f"{co2['iterations']:,}",
+            "max_iterations": f"{co2['iterations']:,}", "co2_lr": f"{co2['lr']:g}", "fit_reached": reached,
             "real_map_residual_y": rule.fmt(gp["metrics"]["real_map_max_residual_y"], 3),
             "lenet_test_error": rule.mean_sd([r["metrics"]["test_error"] for r in lenet], 2, " %"),
             "classes_by_angle": "; ".join(f"seed {r['seed']}: " + " ".join(map(str, r["metrics"]["predicted_class_by_angle"]))
