@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_choice, check_positive_int, check_probability
-from .methods import DepthDropoutBlock, DropConnectLinear, Dropout, SpatialDropout, StandoutLinear
+from .methods import (DepthDropoutBlock, DropConnectLinear, Dropout, GaussianDropout, MaxPoolDropout, SparseVDLinear,
+                      SpatialDropout, StandoutLinear)
 from .methods.dropconnect import INFERENCE
 
 # Model-level activations: name -> nn.Module class placed between layers. (Activations a
@@ -33,8 +34,10 @@ class MLP(nn.Module):
         p_input: float = 0.0,
         p_hidden: float = 0.0,
         init_std: float | None = None,
+        noise: str = "dropout",
     ) -> None:
         super().__init__()
+        noise_layer = {"dropout": Dropout, "gaussian": GaussianDropout}[check_choice(noise, ("dropout", "gaussian"), "noise")]
         if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
             raise ValueError(f"sizes must be at least two positive ints (inputs, ..., outputs), got {sizes!r}")
         if activation not in ACTIVATIONS:
@@ -48,11 +51,11 @@ class MLP(nn.Module):
                 nn.init.zeros_(layer.bias)
         layers: list[nn.Module] = [nn.Flatten()]
         if self.p_input > 0:
-            layers.append(Dropout(self.p_input))
+            layers.append(noise_layer(self.p_input))
         for layer in linears[:-1]:
             layers += [layer, ACTIVATIONS[activation]()]
             if self.p_hidden > 0:
-                layers.append(Dropout(self.p_hidden))
+                layers.append(noise_layer(self.p_hidden))
         layers.append(linears[-1])
         self.net = nn.Sequential(*layers)
         self.hidden_layers = linears[:-1]
@@ -132,6 +135,45 @@ class DropConnectMLP(nn.Module):
         return self.out(h)
 
 
+class SparseVDMLP(nn.Module):
+    """Fully connected classifier whose every layer is a :class:`~replib.methods.SparseVDLinear` (Molchanov et al.
+    2017, whose MNIST nets make every layer sparse, the output layer included).
+
+    ``sizes`` = (inputs, hidden..., outputs); input ``(N, sizes[0])``, logits ``(N, sizes[-1])``. In ``eval()`` every
+    weight with ``log alpha > threshold`` is pruned; :meth:`kl` is the summed KL term of the loss, :meth:`sparsity`
+    the share of all weights pruned.
+    """
+
+    def __init__(self, sizes: Sequence[int], activation: str = "relu") -> None:
+        super().__init__()
+        if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
+            raise ValueError(f"sizes must be at least two positive ints (inputs, ..., outputs), got {sizes!r}")
+        self.layers = nn.ModuleList(SparseVDLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.activation = ACTIVATIONS[check_choice(activation, ACTIVATIONS, "activation")]()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < len(self.layers) - 1:
+                h = self.activation(h)
+        return h
+
+    def kl(self) -> torch.Tensor:
+        return sum(layer.kl() for layer in self.layers)
+
+    def set_threshold(self, threshold: float) -> "SparseVDMLP":
+        """Prune at ``log alpha > threshold`` from now on (every layer)."""
+        for layer in self.layers:
+            layer.threshold = float(threshold)
+        return self
+
+    def sparsity(self) -> float:
+        """The share of all weights (biases aside) that ``eval()`` prunes at the layers' threshold."""
+        pruned = sum(float((layer.log_alpha > layer.threshold).sum()) for layer in self.layers)
+        return pruned / sum(layer.theta.numel() for layer in self.layers)
+
+
 class LeNet(nn.Module):
     """LeNet for MNIST with dropout before the last fully connected layer (Gal & Ghahramani 2016, Figure 4).
 
@@ -150,14 +192,17 @@ class LeNet(nn.Module):
         return self.classifier(self.features(x.view(-1, 1, 28, 28)))
 
 
-DROPOUT_KINDS = ("none", "dropout", "spatial")
+DROPOUT_KINDS = ("none", "dropout", "spatial")  # the SpatialDropout chapter's arms
+NOISE_KINDS = (*DROPOUT_KINDS, "gaussian")  # what make_dropout builds
 
 
 def make_dropout(kind: str, p: float) -> nn.Module:
-    """``none`` -> identity, ``dropout`` -> per-element masks, ``spatial`` -> one mask per feature map."""
-    if kind not in DROPOUT_KINDS:
-        raise ValueError(f"dropout kind must be one of {list(DROPOUT_KINDS)}, got {kind!r}")
-    return {"none": nn.Identity, "dropout": Dropout, "spatial": SpatialDropout}[kind](*(() if kind == "none" else (p,)))
+    """``none`` -> identity, ``dropout`` -> per-element masks, ``spatial`` -> one mask per feature map,
+    ``gaussian`` -> per-element multiplicative N(1, p/(1-p)) noise."""
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"dropout kind must be one of {list(NOISE_KINDS)}, got {kind!r}")
+    return {"none": nn.Identity, "dropout": Dropout, "spatial": SpatialDropout,
+            "gaussian": GaussianDropout}[kind](*(() if kind == "none" else (p,)))
 
 
 class HeatmapNet(nn.Module):
@@ -286,15 +331,19 @@ class FastCifarNet(nn.Module):
     ``depth - 1`` more 3x3 convolutions with batch norm and GELU at that resolution (31 -> 15 -> 7 -> 3 for three
     blocks); a global max-pool and a linear classifier without bias whose logits are multiplied by ``scale``
     (a fixed temperature; airbench uses 1/9). ``dropout``/``p`` place :func:`make_dropout` after every
-    block (none by default).
+    block (none by default). ``pool_dropout`` > 0 makes every block's pooling max-pooling dropout
+    (:class:`~replib.methods.MaxPoolDropout`, Wu & Gu 2015) at that drop probability, moved after batch norm and a
+    ReLU (conv, BN, ReLU, pool), the order of Wu & Gu's nets: the method's test rule is the mean of its training
+    output only for non-negative inputs.
 
     Shapes: input ``(N, 3, 32, 32)``, logits ``(N, num_classes)``.
     """
 
     def __init__(self, widths: Sequence[int] = (32, 64, 64), depth: int = 2, stem: int = 24, num_classes: int = 10,
-                 scale: float = 1.0, dropout: str = "none", p: float = 0.0) -> None:
+                 scale: float = 1.0, dropout: str = "none", p: float = 0.0, pool_dropout: float = 0.0) -> None:
         super().__init__()
         widths = [check_positive_int(w, "widths") for w in widths]
+        pool_dropout = check_probability(pool_dropout, "pool_dropout")
         if not widths:
             raise ValueError("widths must name at least one block's width, got []")
         depth, stem = check_positive_int(depth, "depth"), check_positive_int(stem, "stem")
@@ -303,7 +352,9 @@ class FastCifarNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv2d(3, stem, 2, bias=False), nn.GELU())
         blocks, channels = [], stem
         for width in widths:
-            layers = [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(width), nn.GELU()]
+            conv = nn.Conv2d(channels, width, 3, padding=1, bias=False)
+            layers = ([conv, nn.BatchNorm2d(width), nn.ReLU(), MaxPoolDropout(2, pool_dropout)] if pool_dropout > 0
+                      else [conv, nn.MaxPool2d(2), nn.BatchNorm2d(width), nn.GELU()])
             for _ in range(depth - 1):
                 layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.GELU()]
             blocks.append(nn.Sequential(*layers, make_dropout(dropout, p)))

@@ -22,7 +22,7 @@ DATA_NEEDED = {  # what each chapter reads: its smoke run is skipped (offline) o
     "hinton2012": [_MNIST], "wan2013": [_MNIST], "ba2013": [_MNIST], "graham2015": [_MNIST],
     "gal2016_mc": [_MNIST, "co2/co2_gal2016.npz", "co2/co2-concentration_vega-datasets-3.2.1.csv"],
     "gal2016_rnn": ["ptb/ptb.test.txt.gz"], "tompson2015": [_MNIST, _CIFAR], "devries2017": [_CIFAR],
-    "guo2016": [_CIFAR],
+    "guo2016": [_CIFAR], "atlas": [_MNIST, _CIFAR, "ptb/ptb.test.txt.gz"],
 }
 SOURCES = NOTEBOOKS + sorted((REPO_ROOT / "book").glob("*.ipynb"))
 PAPERMILL = [sys.executable, "-m", "papermill"]

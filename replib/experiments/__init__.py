@@ -37,7 +37,7 @@ from ..claims import verdict  # noqa: F401  (re-exported: the verdict of a resul
 PAPERS = ("hinton2012", "wan2013", "ba2013", "graham2015", "tompson2015", "devries2017", "gal2016_mc", "gal2016_rnn", "guo2016")
 # Drafts: code, notebook and tests exist and run at every profile, but no `cpu` result has
 # been committed yet, so the book does not show them.
-DRAFTS = ()
+DRAFTS = ("atlas",)
 PROFILES = ("smoke", "cpu", "paper")
 NO_TRAIN_ENV = "REPLIB_NO_TRAIN"
 
