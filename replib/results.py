@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -231,6 +232,17 @@ def locked(path: Path) -> Iterator[None]:
 def normalise(config: dict) -> dict:
     """The config as it reads back from JSON (tuples become lists), so configs compare exactly."""
     return json.loads(json.dumps(config, allow_nan=False))
+
+
+def non_finite(value, where: str = "") -> list[str]:
+    """Where ``value`` (nested dicts and lists) holds a float that JSON cannot store (NaN, inf), as ``a.b[3]`` paths."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [where or "the value"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in non_finite(v, f"{where}.{k}" if where else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in non_finite(v, f"{where}[{i}]")]
+    return []
 
 
 def runs_digest(runs: list[dict]) -> str:

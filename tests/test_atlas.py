@@ -22,7 +22,8 @@ CONFIG = {"tasks": ["mlp", "conv", "rnn"], "grids": GRIDS, "select_seeds": 1}
 def net(arm: str, seed: int, val: float, test: float, **extra) -> dict:
     task = exp.parse(arm)[0]
     m = exp.METRIC[task]
-    return {"arm": arm, "seed": seed, "metrics": {f"val_{m}": val, f"test_{m}": test, "train_seconds": 60.0, **extra}}
+    return {"arm": arm, "seed": seed, "metrics": {f"val_{m}": val, f"test_{m}": test, f"train_{m}": val / 3,
+                                                  "train_seconds": 60.0, **extra}}
 
 
 def runs_where(test: dict[str, dict[str, list[float]]], val: dict[str, float] | None = None, pruned=(95.0, 96.0, 97.0)):
@@ -216,3 +217,15 @@ def test_facts_table_and_figure_read_a_result():
     import matplotlib.pyplot as plt
 
     plt.close(exp.figure(result))
+
+
+def test_a_diverged_net_is_scored_as_a_uniform_guess_marked_and_never_chosen():
+    out = exp.scored({"metrics": {"val_perplexity": float("nan"), "test_perplexity": float("nan"),
+                                  "train_perplexity": float("inf"), "train_seconds": 30.0},
+                      "curves": {"train_loss": [5.0, float("nan")]}}, "rnn")
+    assert out["metrics"]["diverged"] == 1.0 and out["metrics"]["test_perplexity"] == exp.CHANCE["perplexity"]
+    assert out["curves"]["train_loss"] == [5.0, None] and out["metrics"]["train_seconds"] == 30.0
+    fine = exp.scored({"metrics": {"val_error": 2.0, "test_error": 2.1, "train_error": 0.0}, "curves": {}}, "mlp")
+    assert fine["metrics"] == {"val_error": 2.0, "test_error": 2.1, "train_error": 0.0, "diverged": 0.0}
+    runs = [net("rnn/naive@0.2", 0, 600.0, 0.0), {**net("rnn/naive@0.4", 0, 0.0, 0.0), **{"metrics": out["metrics"]}}]
+    assert exp.chosen({**CONFIG, "tasks": ["rnn"], "grids": {"rnn": {"naive": [0.2, 0.4]}}}, runs, "rnn") == {"naive": 0.2}

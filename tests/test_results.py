@@ -106,6 +106,27 @@ def test_interrupted_run_keeps_finished_runs_and_resumes_from_there():
     assert len(result["runs"]) == 4 and not store.partial_path(path).exists()
 
 
+def test_a_unit_that_returns_nan_fails_naming_it_and_keeps_the_units_before_it():
+    module = fake_experiment()
+    honest = module.run_one
+
+    def run_one(config, arm, seed, progress=True):
+        out = honest(config, arm, seed, progress)
+        return {**out, "metrics": {"score": float("nan")}} if (arm, seed) == ("a", 1) else out
+
+    module.run_one = run_one
+    with pytest.raises(ValueError, match=r"unit \('a', seed 1\) returned numbers a result cannot hold \(NaN or inf\) "
+                                         r"at metrics\.score: .* kept in .*smoke\.partial\.json"):
+        experiments.run(module, "smoke", progress=False)
+    partial = json.loads(store.partial_path(store.result_path("fake2099", "smoke")).read_text())
+    assert [(r["arm"], r["seed"]) for r in partial["runs"]] == [("a", 0), ("bb", 0)]
+
+
+def test_non_finite_names_every_path_that_json_cannot_store():
+    assert store.non_finite({"m": {"a": 1.0, "b": float("inf")}, "c": [0.0, [float("nan")]]}) == ["m.b", "c[1][0]"]
+    assert store.non_finite({"x": [1, 2.5, None, "nan"]}) == []
+
+
 def test_matching_config_is_loaded_not_rerun():
     experiments.run(fake_experiment(), "smoke", progress=False)
     again = fake_experiment()

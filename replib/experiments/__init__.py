@@ -449,6 +449,11 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
         return [unit for unit in units_of(module, config, seed_ids, done) if unit not in done]
 
     def keep(arm: str, seed: int, out: dict, wall: float, **how) -> None:
+        bad = store.non_finite({"metrics": out["metrics"], "curves": out["curves"]})
+        if bad:
+            raise ValueError(f"{paper} unit ({arm!r}, seed {seed}) returned numbers a result cannot hold (NaN or inf) "
+                             f"at {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}: its experiment must score a net "
+                             f"whose training diverged explicitly. The units finished before it are kept in {partial}.")
         done[(arm, seed)] = store.normalise({"arm": arm, "seed": seed, "commit": code["commit"], "wall_seconds": wall,
                                              **how, **{k: out[k] for k in RUN_EXTRAS if k in out},
                                              "metrics": out["metrics"], "curves": out["curves"]})

@@ -34,6 +34,7 @@ from pydantic import Field, model_validator
 
 from .. import claims as rule
 from .. import data, models, plotting
+from .. import results as store
 from .._validate import DropProbability, PositiveFloat, PositiveInt, Spec, SubSpec, Widths
 from ..methods import VariationalLSTM
 from ..train import (adam_schedule, classification_monitor, clip_grad_norm, cross_entropy, decay_after, evaluate, fit,
@@ -64,6 +65,7 @@ METHOD_NAMES = {"none": "no dropout", "dropout": "dropout", "gaussian": "Gaussia
                 "maxpool": "max-pooling dropout", "cutout": "Cutout", "naive": "naive dropout",
                 "variational": "variational dropout", "rnndrop": "RNNDrop", "semeniuta": "recurrent dropout (Semeniuta)"}
 THRESHOLDS = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)  # log-alpha pruning thresholds of the compression curve (3: the paper's)
+CHANCE = {"error": 90.0, "perplexity": float(gal2016_rnn.VOCAB_SIZE)}  # the score of a uniform guess
 MNIST_TRAIN = 60_000  # MNIST's training images, validation included
 PRUNED_AIM = 90.0  # % of the MLP's weights sparse VD is claimed to prune (an order of magnitude), fixed before any run
 
@@ -159,12 +161,16 @@ PROFILES = {
                        "precision": "fp32"},
               "rnn": {"hidden": 16, "bptt": 10, "batch_size": 8, "epochs": 1, "train_size": 4000, "val_size": 1000,
                       "test_size": 1000}},
-    # cpu, measured on 2 AVX-512 threads (one epoch: the MLP 3 s, sparse VD 16 s, DropConnect's per-example masks 37 s;
-    # the conv net 3 s in bf16 on 10,000 images, max-pooling dropout 6 s plus 30 s of evaluation; the LSTM 22 s per
-    # 150,000 tokens): 5 MLP epochs, DropConnect at its paper's p only (its grid of two would cost 6 more minutes),
-    # 8 conv epochs, the LSTM 4 epochs on 50,000 tokens, 3 seeds: 64 nets, about 46 minutes (MLP 18, conv 16, LSTM 12).
-    "cpu": {"seeds": 3, "grids": {"mlp": {"dropconnect": [0.5]}}, "mlp": {"epochs": 5}, "conv": {"epochs": 8},
-            "rnn": {"train_size": 50_000, "epochs": 4}},
+    # cpu: small training sets, so that every net without dropout over-fits within the budget (probes on 2 AVX-512
+    # threads: the MLP on 5,000 images for 40 epochs fits them exactly, 0 % training error against 4-5 % held out; the
+    # LSTM on 20,000 tokens reaches a training perplexity of 129 against 815 on validation; the conv net on 5,000
+    # images keeps a gap of 11 points after 10 epochs). One net: the MLP 14 s, sparse VD 60 s, DropConnect's
+    # per-example masks 150 s (so its grid is its paper's p alone); the conv net 30 s in bf16, max-pooling dropout
+    # 100 s with its evaluation; the LSTM 47 s. 64 nets, about 46 minutes (on AVX2-only CPUs about twice that).
+    "cpu": {"seeds": 3, "grids": {"mlp": {"dropconnect": [0.5]}},
+            "mlp": {"train_size": 5000, "val_size": 5000, "epochs": 40},
+            "conv": {"train_size": 5000, "epochs": 15, "eval_every": 5},
+            "rnn": {"train_size": 20_000, "val_size": 10_000, "batch_size": 10, "epochs": 10}},
     "paper": {"seeds": 5, "select_seeds": 2, "mlp": {"epochs": 100}, "conv": {"train_size": None, "epochs": 50},
               "rnn": {"hidden": 650, "train_size": None, "val_size": None, "epochs": 39, "lr_decay_start": 6 / 39,
                       "lr_decay": 1 / 1.2, "init_scale": 0.05}},
@@ -244,7 +250,31 @@ def test_scores(config: dict, runs, task: str) -> dict[str, dict[int, float]]:
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     task, method, value = parse(arm)
     train = {"mlp": _run_mlp, "conv": _run_conv, "rnn": _run_rnn}[task]
-    return train({**config[task], "device": config["device"]}, method, value, seed, progress, arm)
+    return scored(train({**config[task], "device": config["device"]}, method, value, seed, progress, arm), task)
+
+
+def _finite(value):
+    """``value`` with every NaN or infinite float (nested in dicts and lists) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def scored(out: dict, task: str) -> dict:
+    """A net whose training left the finite numbers (a loss or score of NaN or inf anywhere) is marked
+    ``diverged`` and scored as a uniform guess on every split (:data:`CHANCE`: 90 % error, perplexity 10,000), so
+    the selection never chooses its value and a method that diverges on a test seed loses that seed; the numbers
+    that were not finite are kept as None."""
+    diverged = bool(store.non_finite({"metrics": out["metrics"], "curves": out["curves"]}))
+    out = {**out, "metrics": _finite(out["metrics"]), "curves": _finite(out["curves"])}
+    out["metrics"]["diverged"] = float(diverged)
+    if diverged:
+        out["metrics"].update({f"{split}_{METRIC[task]}": CHANCE[METRIC[task]] for split in ("val", "test", "train")})
+    return out
 
 
 def mnist_splits(cfg: dict):
@@ -361,15 +391,11 @@ def _run_rnn(cfg: dict, method: str, value: float, seed: int, progress: bool, de
 # --------------------------------------------------------------------------- analysis
 
 
-def _name(task: str, method: str) -> str:
-    return METHOD_NAMES[method]
-
-
 def versus_none(config: dict, runs, task: str) -> dict:
     """Every regulariser of ``task`` against no dropout, paired by seed on the test split."""
     test, unit = test_scores(config, runs, task), UNIT[METRIC[task]]
-    parts = [rule.direction(f"{task}_{m}_beats_none", f"{_name(task, m)} < no dropout", test[m], test["none"],
-                            names=(_name(task, m), "no dropout"), unit=unit)
+    parts = [rule.direction(f"{task}_{m}_beats_none", f"{METHOD_NAMES[m]} < no dropout", test[m], test["none"],
+                            names=(METHOD_NAMES[m], "no dropout"), unit=unit)
              for m in config["grids"][task] if m != "none"]
     return rule.all_of(f"{task}_regularisers_beat_none", f"On the {TASK_NAMES[task]}, every method, at the value chosen on "
                        f"validation, ends with a lower test {METRIC[task]} than no dropout.", parts)
@@ -386,11 +412,11 @@ def claims(config: dict, runs) -> list[dict]:
         test = test_scores(config, runs, "rnn")
         out.append(rule.all_of("recurrent_beats_naive", "On the LSTM, each method that also drops inside the recurrence "
                                "(variational, RNNDrop, Semeniuta) gives a lower test perplexity than naive dropout.", [
-                                   rule.direction(f"{m}_beats_naive", f"{_name('rnn', m)} < naive dropout", test[m],
-                                                  test["naive"], names=(_name("rnn", m), "naive dropout"))
+                                   rule.direction(f"{m}_beats_naive", f"{METHOD_NAMES[m]} < naive dropout", test[m],
+                                                  test["naive"], names=(METHOD_NAMES[m], "naive dropout"))
                                    for m in ("variational", "rnndrop", "semeniuta")]))
     if "mlp" in config["tasks"]:
-        pruned = {r["seed"]: r["metrics"]["pruned_share"] for r in final_runs(config, runs, "mlp")["sparse_vd"]}
+        pruned = {r["seed"]: r["metrics"]["pruned_share"] or 0.0 for r in final_runs(config, runs, "mlp")["sparse_vd"]}
         out.append(rule.direction("sparse_vd_prunes", f"Sparse variational dropout prunes more than {PRUNED_AIM:g}% of "
                                   "the MLP's weights (log alpha > 3) at the KL weight chosen on validation.", pruned,
                                   PRUNED_AIM, claimed="greater", names=("share pruned", f"{PRUNED_AIM:g} %"), digits=1,
@@ -422,14 +448,20 @@ def facts(result: dict) -> dict[str, str]:
             out[f"{task}_{m}_chosen"] = f"{best[m]:g}"
             out[f"{task}_{m}_minutes"] = rule.fmt(cost[m], 1, " min")
         ranked = sorted(test, key=lambda m: np.mean(list(test[m].values())))
-        out[f"{task}_ranking"] = ", ".join(f"{_name(task, m)} ({rule.fmt(np.mean(list(test[m].values())), digits)})" for m in ranked)
-        out[f"{task}_best"] = _name(task, ranked[0])
+        out[f"{task}_ranking"] = ", ".join(f"{METHOD_NAMES[m]} ({rule.fmt(np.mean(list(test[m].values())), digits)})" for m in ranked)
+        out[f"{task}_best"] = METHOD_NAMES[ranked[0]]
+        none = final_runs(cfg, runs, task)["none"]  # the regime: how much better no dropout fits its training data
+        for split in ("train", "val"):
+            out[f"{task}_none_{split}"] = rule.mean_sd([r["metrics"][f"{split}_{METRIC[task]}"] for r in none], digits,
+                                                       UNIT[METRIC[task]])
         out[f"{task}_epochs"] = str(cfg[task]["epochs"])
+    out["diverged"] = ", ".join(f"{r['arm']} seed {r['seed']}" for r in runs if r["metrics"].get("diverged")) or "none"
     if "mlp" in cfg["tasks"]:
         sv = final_runs(cfg, runs, "mlp")["sparse_vd"]
         out["pruned_share"] = rule.mean_sd([r["metrics"]["pruned_share"] for r in sv], 1, " %")
         out["compression"] = rule.fmt(float(np.mean([100 / (100 - r["metrics"]["pruned_share"]) for r in sv])), 0, "x")
         out["sparse_vd_unpruned"] = rule.mean_sd([r["metrics"]["test_error_unpruned"] for r in sv], 2, " %")
+        out["mlp_val_size"] = f"{cfg['mlp']['val_size']:,}"
         out["mlp_train_size"] = f"{min(cfg['mlp']['train_size'] or MNIST_TRAIN, MNIST_TRAIN - cfg['mlp']['val_size']):,}"
     if "conv" in cfg["tasks"]:
         out.update(_cifar.precision_facts({**result, "runs": [r for r in runs if r["arm"].startswith("conv/")]}))
@@ -449,13 +481,15 @@ def table(result: dict) -> pd.DataFrame:
     for task in cfg["tasks"]:
         test, best, scores = test_scores(cfg, runs, task), chosen(cfg, runs, task), val_scores(cfg, runs, task)
         diff, cost, unit = paired_to_reference(cfg, runs, task), cost_minutes(cfg, runs, task), UNIT[METRIC[task]]
+        diverged = {r["arm"] for r in runs if r["metrics"].get("diverged") and r["seed"] < cfg["select_seeds"]}
         digits = 2 if METRIC[task] == "error" else 1
         for m in test:
             name, _ = METHODS[task][m]
             rows.append({
-                "task": TASK_NAMES[task], "method": _name(task, m),
+                "task": TASK_NAMES[task], "method": METHOD_NAMES[m],
                 "grid: validation score": "—" if m == "none" else ", ".join(
-                    f"{name} {v:g}: {rule.fmt(scores[m][v], digits)}" for v in cfg["grids"][task][m]),
+                    f"{name} {v:g}: {'diverged' if arm_of(task, m, v) in diverged else rule.fmt(scores[m][v], digits)}"
+                    for v in cfg["grids"][task][m]),
                 "chosen": "—" if m == "none" else f"{best[m]:g}",
                 "test score": rule.mean_sd(test[m].values(), digits, unit),
                 "minus plain dropout (paired)": "the reference" if diff[m] is None else rule.fmt_interval(*diff[m], digits=digits),
@@ -508,9 +542,9 @@ def figure(result: dict):
         for m, d in diff.items():
             mean, low, high = d if d is not None else (0.0, 0.0, 0.0)
             ax.errorbar(cost[m], mean, yerr=[[mean - low], [high - mean]] if d is not None else None, fmt="o",
-                        color=colors[m], capsize=3, label=_name(task, m))
+                        color=colors[m], capsize=3, label=METHOD_NAMES[m])
         ax.axhline(0.0, color="0.5", linewidth=0.8)
-        ax.set(xlabel="training minutes per net", ylabel=f"test {METRIC[task]} minus {_name(task, REFERENCE[task])}"
+        ax.set(xlabel="training minutes per net", ylabel=f"test {METRIC[task]} minus {METHOD_NAMES[REFERENCE[task]]}"
                f"{' (points)' if METRIC[task] == 'error' else ''}")
         ax.set_title(f"{TASK_NAMES[task]}, {cfg[task]['epochs']} epochs", fontsize=9)
         ax.legend(fontsize=7)
