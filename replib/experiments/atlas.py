@@ -443,14 +443,17 @@ def facts(result: dict) -> dict[str, str]:
     for task in cfg["tasks"]:
         test, best, cost = test_scores(cfg, runs, task), chosen(cfg, runs, task), cost_minutes(cfg, runs, task)
         digits = 2 if METRIC[task] == "error" else 1
+        finals = final_runs(cfg, runs, task)
         for m in test:
             out[f"{task}_{m}_test"] = rule.mean_sd(test[m].values(), digits, UNIT[METRIC[task]])
+            out[f"{task}_{m}_train"] = rule.mean_sd([r["metrics"][f"train_{METRIC[task]}"] for r in finals[m]], digits,
+                                                    UNIT[METRIC[task]])
             out[f"{task}_{m}_chosen"] = f"{best[m]:g}"
             out[f"{task}_{m}_minutes"] = rule.fmt(cost[m], 1, " min")
         ranked = sorted(test, key=lambda m: np.mean(list(test[m].values())))
         out[f"{task}_ranking"] = ", ".join(f"{METHOD_NAMES[m]} ({rule.fmt(np.mean(list(test[m].values())), digits)})" for m in ranked)
         out[f"{task}_best"] = METHOD_NAMES[ranked[0]]
-        none = final_runs(cfg, runs, task)["none"]  # the regime: how much better no dropout fits its training data
+        none = finals["none"]  # the regime: how much better no dropout fits its training data
         for split in ("train", "val"):
             out[f"{task}_none_{split}"] = rule.mean_sd([r["metrics"][f"{split}_{METRIC[task]}"] for r in none], digits,
                                                        UNIT[METRIC[task]])
@@ -464,7 +467,8 @@ def facts(result: dict) -> dict[str, str]:
         out["mlp_val_size"] = f"{cfg['mlp']['val_size']:,}"
         out["mlp_train_size"] = f"{min(cfg['mlp']['train_size'] or MNIST_TRAIN, MNIST_TRAIN - cfg['mlp']['val_size']):,}"
     if "conv" in cfg["tasks"]:
-        out.update(_cifar.precision_facts({**result, "runs": [r for r in runs if r["arm"].startswith("conv/")]}))
+        chosen_precision = _cifar.precision_facts({**result, "runs": [r for r in runs if r["arm"].startswith("conv/")]})
+        out.update({k: chosen_precision[k] for k in ("precision", "precision_why")})
         out["conv_train_size"] = f"{cfg['conv']['train_size'] or 50_000 - cfg['conv']['val_size']:,}"
     if "rnn" in cfg["tasks"]:
         out["rnn_train_tokens"] = f"{cfg['rnn']['train_size'] or gal2016_rnn.TRAIN_TOKENS:,}"
@@ -506,15 +510,16 @@ def compression_table(result: dict) -> pd.DataFrame:
     dropout = test_scores(cfg, runs, "mlp")["dropout"]
     paper = {v["id"]: v for v in result["paper_values"]}
 
-    def mark(v):
-        return rule.fmt(v["value"], 2 if v["unit"].startswith("test") else 0) + ("" if v["confirmed"] else " (unconfirmed)")
+    def mark(v, suffix=""):
+        return (rule.fmt(v["value"], 2 if v["unit"].startswith("test") else 0) + suffix
+                + ("" if v["confirmed"] else " (unconfirmed)"))
 
     rows = [
         {"net": "paper: LeNet-300-100, sparse VD (Table 1)", "weights pruned": "—",
-         "compression": mark(paper["sparse_vd_lenet300_compression"]) + "x",
+         "compression": mark(paper["sparse_vd_lenet300_compression"], "x"),
          "test error %": mark(paper["sparse_vd_lenet300_error"])},
         {"net": "paper: LeNet architectures, best (abstract)", "weights pruned": "—",
-         "compression": f"up to {mark(paper['sparse_vd_lenet_up_to'])}x", "test error %": "'negligible decrease'"},
+         "compression": f"up to {mark(paper['sparse_vd_lenet_up_to'], 'x')}", "test error %": "'negligible decrease'"},
         {"net": f"ours: 784-{'-'.join(map(str, cfg['mlp']['hidden']))}-10, sparse VD, pruned at log alpha > 3",
          "weights pruned": rule.mean_sd([r["metrics"]["pruned_share"] for r in sv], 1, " %"),
          "compression": rule.mean_sd([100 / (100 - r["metrics"]["pruned_share"]) for r in sv], 0, "x"),
@@ -531,6 +536,7 @@ def figure(result: dict):
     """One panel per task: each method's test score minus plain dropout's (paired by seed: mean and 95% interval)
     against its training minutes per net; and the compression curve of sparse VD."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     cfg, runs = result["config"], result["runs"]
     tasks = list(cfg["tasks"])
@@ -542,12 +548,18 @@ def figure(result: dict):
         for m, d in diff.items():
             mean, low, high = d if d is not None else (0.0, 0.0, 0.0)
             ax.errorbar(cost[m], mean, yerr=[[mean - low], [high - mean]] if d is not None else None, fmt="o",
-                        color=colors[m], capsize=3, label=METHOD_NAMES[m])
+                        color=colors[m], capsize=3)
+            ax.annotate(METHOD_NAMES[m], (cost[m], mean), xytext=(6, 0), textcoords="offset points", va="center",
+                        fontsize=7, color=colors[m])
+        if max(cost.values()) > 3 * min(cost.values()):  # costs an order of magnitude apart: a log axis, plain ticks
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
         ax.axhline(0.0, color="0.5", linewidth=0.8)
         ax.set(xlabel="training minutes per net", ylabel=f"test {METRIC[task]} minus {METHOD_NAMES[REFERENCE[task]]}"
                f"{' (points)' if METRIC[task] == 'error' else ''}")
         ax.set_title(f"{TASK_NAMES[task]}, {cfg[task]['epochs']} epochs", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.margins(x=0.35)  # room for the names right of the points
     if "mlp" in tasks:
         ax = axes[0][-1]
         sv = final_runs(cfg, runs, "mlp")["sparse_vd"]
