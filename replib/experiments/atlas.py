@@ -35,7 +35,7 @@ from pydantic import Field, model_validator
 from .. import claims as rule
 from .. import data, models, plotting
 from .. import results as store
-from .._validate import DropProbability, PositiveFloat, PositiveInt, Spec, SubSpec, Widths
+from .._validate import Fraction, PositiveFloat, PositiveInt, Share, Spec, SubSpec, Widths
 from ..methods import VariationalLSTM
 from ..train import (adam_schedule, classification_monitor, clip_grad_norm, cross_entropy, decay_after, evaluate, fit,
                      minibatches, sgd_schedule, step_decay)
@@ -78,7 +78,7 @@ class MLPTask(SubSpec):
     train_size: PositiveInt | None = Field(None, description="training images, the first of the 60,000 after the validation images; None: all 50,000")
     val_size: PositiveInt = Field(10_000, description="validation images: the last of the 60,000 training images")
     test_size: PositiveInt | None = Field(None, description="test images; None: all 10,000")
-    kl_warmup: float = Field(0.5, gt=0, le=1, description="sparse VD: share of the steps over which the KL weight rises linearly from 0")
+    kl_warmup: Share = Field(0.5, description="sparse VD: share of the steps over which the KL weight rises linearly from 0")
 
 
 class ConvTask(_cifar.FastTraining.with_defaults(train_size=10_000, val_size=5000)):
@@ -93,7 +93,7 @@ class RNNTask(SubSpec):
     bptt: PositiveInt = Field(35, description="steps per truncated back-propagation segment")
     lr: PositiveFloat = Field(1.0, description="plain SGD, as Zaremba et al.")
     lr_decay: PositiveFloat = Field(0.5, description="learning-rate factor per epoch once the decay has started")
-    lr_decay_start: float = Field(0.5, gt=0, lt=1, description="share of the run at full rate before the decay")
+    lr_decay_start: Fraction = Field(0.5, description="share of the run at full rate before the decay")
     clip: PositiveFloat = Field(5.0, description="bound on the global gradient norm")
     init_scale: PositiveFloat = Field(0.1, description="weights ~ uniform(-init_scale, init_scale)")
     train_size: PositiveInt | None = Field(150_000, description="first tokens of the training split; None: all 929,589")
