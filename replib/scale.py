@@ -51,7 +51,8 @@ def check_executor(executor: object, address: object = None, ship_data: object =
     return executor
 
 
-def _ray():
+def ray_module():
+    """The ``ray`` module, or :class:`RayMissingError` saying how to install it (Ray is an optional dependency)."""
     try:
         import ray
     except ImportError:
@@ -63,7 +64,7 @@ def _ray():
 def connect(address: str | None = None):
     """Join the Ray cluster at ``address`` (``auto``, ``ray://…``), or start a local one with this machine's
     cores when None; a Ray already initialised in this process is used as it is. Returns the ``ray`` module."""
-    ray = _ray()
+    ray = ray_module()
     if not ray.is_initialized():
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
         ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,

@@ -45,21 +45,18 @@ def test_the_recurrence_matches_the_literal_equations(which):
 
 def _hidden(model, tokens, state):
     """The last layer's outputs h_t (T, B, H), through the model's own recurrence."""
-    captured = {}
     import replib.methods.rnn_dropout as module
 
-    real = module._lstm_recurrence
+    captured, real = {}, module._lstm_recurrence
 
     def spy(*args, **kwargs):
         out = real(*args, **kwargs)
         captured["h"] = out[0]
         return out
 
-    module._lstm_recurrence = spy
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "_lstm_recurrence", spy)
         model(tokens, state)
-    finally:
-        module._lstm_recurrence = real
     return captured["h"]
 
 
