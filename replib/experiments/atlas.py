@@ -37,8 +37,7 @@ from .. import data, models, plotting
 from .. import results as store
 from .._validate import Fraction, PositiveFloat, PositiveInt, Share, Spec, SubSpec, Widths
 from ..methods import VariationalLSTM
-from ..train import (adam_schedule, classification_monitor, clip_grad_norm, cross_entropy, decay_after, evaluate, fit,
-                     minibatches, sgd_schedule, step_decay)
+from ..train import adam_schedule, classification_monitor, cross_entropy, evaluate, fit, minibatches, step_decay
 from . import _cifar, gal2016_rnn
 
 PAPER = "atlas"
@@ -370,18 +369,10 @@ def rnn_net(cfg: dict, method: str, value: float, vocab: int) -> VariationalLSTM
 
 
 def _run_rnn(cfg: dict, method: str, value: float, seed: int, progress: bool, desc: str) -> dict:
-    corpus, device = data.load_ptb(), cfg["device"]
-    train = gal2016_rnn.batchify(corpus.train[: cfg["train_size"]], cfg["batch_size"]).to(device)
-    valid, test = (gal2016_rnn.batchify(tokens[:n], gal2016_rnn.EVAL_STREAMS).to(device)
-                   for tokens, n in ((corpus.valid, cfg["val_size"]), (corpus.test, cfg["test_size"])))
-    model = rnn_net(cfg, method, value, len(corpus.vocab)).to(device)
-    bptt = gal2016_rnn.TruncatedBPTT(train, cfg["bptt"])
-    curves = fit(model, bptt.batches, epochs=cfg["epochs"], optimizer=torch.optim.SGD(model.parameters(), lr=cfg["lr"]),
-                 schedule=sgd_schedule(decay_after(cfg["lr"], cfg["lr_decay_start"], cfg["lr_decay"])),
-                 loss=bptt.loss, before_step=clip_grad_norm(model.parameters(), cfg["clip"]),
-                 monitor=lambda m: {"perplexity": gal2016_rnn.perplexity(m, valid, cfg["bptt"])}, progress=progress,
-                 desc=desc)
-    curves["train_perplexity"] = bptt.train_perplexity()
+    corpus = data.load_ptb()
+    train, valid, test = gal2016_rnn.streams(corpus, cfg)
+    model = rnn_net(cfg, method, value, len(corpus.vocab)).to(cfg["device"])
+    curves = gal2016_rnn.train_language_model(model, cfg, train, valid, progress, desc)
     metrics = {"val_perplexity": curves["monitor_perplexity"][-1],
                "test_perplexity": gal2016_rnn.perplexity(model, test, cfg["bptt"]),
                "train_perplexity": curves["train_perplexity"][-1], "train_seconds": float(np.sum(curves["train_seconds"]))}
@@ -470,8 +461,10 @@ def facts(result: dict) -> dict[str, str]:
         chosen_precision = _cifar.precision_facts({**result, "runs": [r for r in runs if r["arm"].startswith("conv/")]})
         out.update({k: chosen_precision[k] for k in ("precision", "precision_why")})
         out["conv_train_size"] = f"{cfg['conv']['train_size'] or 50_000 - cfg['conv']['val_size']:,}"
+        out["conv_val_size"] = f"{cfg['conv']['val_size']:,}"
     if "rnn" in cfg["tasks"]:
         out["rnn_train_tokens"] = f"{cfg['rnn']['train_size'] or gal2016_rnn.TRAIN_TOKENS:,}"
+        out["rnn_batch_size"] = str(cfg["rnn"]["batch_size"])
     return out
 
 

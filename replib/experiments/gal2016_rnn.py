@@ -204,6 +204,32 @@ class TruncatedBPTT:
         return [float(np.exp(float(total) / self.stream[1:].numel())) for total in self.summed]
 
 
+def streams(corpus: data.Corpus, config: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training, validation and test text of ``config`` (``train_size``, ``val_size``, ``test_size``: first tokens;
+    ``batch_size``, ``device``) as streams: the training text in ``batch_size`` columns, the others in
+    :data:`EVAL_STREAMS`."""
+    train = batchify(corpus.train[: config["train_size"]], config["batch_size"]).to(config["device"])
+    valid, test = (batchify(tokens[:n], EVAL_STREAMS).to(config["device"])
+                   for tokens, n in ((corpus.valid, config["val_size"]), (corpus.test, config["test_size"])))
+    return train, valid, test
+
+
+def train_language_model(model: VariationalLSTM, config: dict, train: torch.Tensor, valid: torch.Tensor,
+                         progress: bool = True, desc: str = "") -> dict[str, list]:
+    """Zaremba et al.'s training through :func:`replib.train.fit`: plain SGD on consecutive ``bptt`` segments of
+    ``train`` (the state carried across them, reset every epoch), the rate multiplied by ``lr_decay`` every epoch
+    after ``lr_decay_start`` of the run, the gradient norm clipped at ``clip``, the perplexity of ``valid`` after every
+    epoch. Returns fit's curves with ``train_perplexity``: exp of each epoch's mean cross-entropy per training token,
+    masks on."""
+    bptt = TruncatedBPTT(train, config["bptt"])
+    curves = fit(model, bptt.batches, epochs=config["epochs"], optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"]),
+                 schedule=sgd_schedule(decay_after(config["lr"], config["lr_decay_start"], config["lr_decay"])),
+                 loss=bptt.loss, before_step=clip_grad_norm(model.parameters(), config["clip"]),
+                 monitor=lambda m: {"perplexity": perplexity(m, valid, config["bptt"])}, progress=progress, desc=desc)
+    curves["train_perplexity"] = bptt.train_perplexity()
+    return curves
+
+
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     """Train one arm on consecutive segments, the LSTM state carried across them and reset every epoch.
 
@@ -213,21 +239,13 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
     Metrics: test perplexity on the whole split and on the MC tokens (``subset_``) with weight averaging, and for the
     variational arm with MC averaging, with the seconds the MC passes took."""
     corpus, device, p = data.load_ptb(), config["device"], config["p"]
-    train = batchify(corpus.train[: config["train_size"]], config["batch_size"]).to(device)
-    valid, test = (batchify(tokens[:n], EVAL_STREAMS).to(device)
-                   for tokens, n in ((corpus.valid, config["val_size"]), (corpus.test, config["test_size"])))
+    train, valid, test = streams(corpus, config)
     drops = {"none": {}, "naive": {"p_input": p, "p_output": p},  # the arm's name is the LSTM's mode
              "variational": {"p_input": p, "p_output": p, "p_recurrent": p, "p_embedding": config["p_embedding"]}}
     model = VariationalLSTM(len(corpus.vocab), config["hidden"][0], len(config["hidden"]), mode=arm, **drops[arm])
     model.reset_parameters(config["init_scale"])
     model.to(device)
-    bptt = TruncatedBPTT(train, config["bptt"])
-    curves = fit(model, bptt.batches, epochs=config["epochs"], optimizer=torch.optim.SGD(model.parameters(), lr=config["lr"]),
-                 schedule=sgd_schedule(decay_after(config["lr"], config["lr_decay_start"], config["lr_decay"])),
-                 loss=bptt.loss, before_step=clip_grad_norm(model.parameters(), config["clip"]),
-                 monitor=lambda m: {"perplexity": perplexity(m, valid, config["bptt"])}, progress=progress,
-                 desc=f"{arm} seed {seed}")
-    curves["train_perplexity"] = bptt.train_perplexity()
+    curves = train_language_model(model, config, train, valid, progress, f"{arm} seed {seed}")
     subset = corpus.test[: config["mc_tokens"]].to(device)
     metrics = {"test_perplexity": perplexity(model, test, config["bptt"]), "valid_perplexity": curves["monitor_perplexity"][-1],
                "subset_perplexity": perplexity(model, subset.view(-1, 1), config["bptt"]),
