@@ -78,7 +78,7 @@ class Config(Spec):
 PROFILES = {
     "smoke": {"co2": {"hidden": [32, 32], "iterations": 200, "mc_samples": 20}, "gp": {"steps": 20},
               "digits": {"epochs": 1, "mc_samples": 20, "train_size": 2000}, "seeds": 1},
-    "cpu": {"co2": {"target_rmse": 0.3, "lr": 3e-4}, "seeds": 3},
+    "cpu": {"co2": {"iterations": 60_000, "target_rmse": 0.3, "lr": 3e-4}, "seeds": 3},
     "paper": {"co2": {"hidden": [1024] * 5, "iterations": 1_000_000, "mc_samples": 1000}, "digits": {"epochs": 20},
               "seeds": 5},
 }
