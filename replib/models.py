@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_choice, check_positive_int, check_probability
-from .methods import (DepthDropoutBlock, DropConnectLinear, Dropout, GaussianDropout, MaxPoolDropout, SparseVDLinear,
-                      SpatialDropout, StandoutLinear)
+from .methods import (DepthDropoutBlock, DropConnectLinear, Dropout, GaussianDropout, MaxDrop, MaxPoolDropout,
+                      SparseVDLinear, SpatialDropout, StandoutLinear)
 from .methods.dropconnect import INFERENCE
 
 # Model-level activations: name -> nn.Module class placed between layers. (Activations a
@@ -193,16 +193,17 @@ class LeNet(nn.Module):
 
 
 DROPOUT_KINDS = ("none", "dropout", "spatial")  # the SpatialDropout chapter's arms
-NOISE_KINDS = (*DROPOUT_KINDS, "gaussian")  # what make_dropout builds
+NOISE_KINDS = (*DROPOUT_KINDS, "gaussian", "maxdrop")  # what make_dropout builds
 
 
 def make_dropout(kind: str, p: float) -> nn.Module:
     """``none`` -> identity, ``dropout`` -> per-element masks, ``spatial`` -> one mask per feature map,
-    ``gaussian`` -> per-element multiplicative N(1, p/(1-p)) noise."""
+    ``gaussian`` -> per-element multiplicative N(1, p/(1-p)) noise, ``maxdrop`` -> feature-wise Max-Drop (each
+    feature map's largest activation dropped with probability p)."""
     if kind not in NOISE_KINDS:
         raise ValueError(f"dropout kind must be one of {list(NOISE_KINDS)}, got {kind!r}")
-    return {"none": nn.Identity, "dropout": Dropout, "spatial": SpatialDropout,
-            "gaussian": GaussianDropout}[kind](*(() if kind == "none" else (p,)))
+    return {"none": nn.Identity, "dropout": Dropout, "spatial": SpatialDropout, "gaussian": GaussianDropout,
+            "maxdrop": MaxDrop}[kind](*(() if kind == "none" else (p,)))
 
 
 class HeatmapNet(nn.Module):

@@ -9,12 +9,12 @@ import torch
 from replib import experiments, models
 from replib._validate import ConfigError
 from replib.experiments import atlas as exp
-from replib.methods import GaussianDropout, MaxPoolDropout
+from replib.methods import GaussianDropout, MaxDrop, MaxPoolDropout
 
 GRIDS = {"mlp": {"none": [0.0], "dropout": [0.25, 0.5], "gaussian": [0.5], "dropconnect": [0.5], "standout": [1.0],
                  "sparse_vd": [0.1, 1.0]},
          "conv": {"none": [0.0], "dropout": [0.1, 0.2], "spatial": [0.1], "gaussian": [0.1], "maxpool": [0.1],
-                  "cutout": [8.0]},
+                  "maxdrop": [0.5], "cutout": [8.0]},
          "rnn": {"none": [0.0], "naive": [0.2], "variational": [0.2], "rnndrop": [0.2], "semeniuta": [0.2]}}
 CONFIG = {"tasks": ["mlp", "conv", "rnn"], "grids": GRIDS, "select_seeds": 1}
 
@@ -45,7 +45,8 @@ HELPS = {  # every method below no dropout on every seed; spatial below dropout;
     "mlp": {"none": [2.0, 2.1, 1.9], **{m: [1.5, 1.6, 1.4] for m in ("dropout", "gaussian", "dropconnect", "standout",
                                                                       "sparse_vd")}},
     "conv": {"none": [20.0, 21.0, 19.0], "dropout": [18.0, 18.5, 17.5], "spatial": [17.0, 17.4, 16.4],
-             "gaussian": [18.0, 18.6, 17.6], "maxpool": [18.2, 18.4, 17.7], "cutout": [17.5, 18.1, 17.0]},
+             "gaussian": [18.0, 18.6, 17.6], "maxpool": [18.2, 18.4, 17.7], "maxdrop": [18.4, 18.9, 17.9],
+             "cutout": [17.5, 18.1, 17.0]},
     "rnn": {"none": [200.0, 201.0, 199.0], "naive": [180.0, 181.0, 179.0], **{m: [170.0, 171.5, 169.2] for m in
                                                                                ("variational", "rnndrop", "semeniuta")}},
 }
@@ -186,6 +187,13 @@ def test_pool_dropout_fast_net_drops_inside_every_pooling_and_is_deterministic_i
     assert torch.equal(model(x), model(x))
     plain = models.FastCifarNet([8, 16])
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in plain.modules()) == 2
+
+
+def test_max_drop_fast_net_drops_each_blocks_feature_map_maxima():
+    model = exp.conv_net({"widths": [8, 16], "depth": 2}, "maxdrop", 0.25)
+    layers = [m for m in model.modules() if isinstance(m, MaxDrop)]
+    assert len(layers) == 2 and all(m.p == 0.25 and m.mode == "feature" for m in layers)
+    assert not any(isinstance(m, MaxDrop) for m in exp.conv_net({"widths": [8, 16], "depth": 2}, "dropout", 0.1).modules())
 
 
 def test_recurrent_variants_differ_only_in_what_they_drop_inside_the_recurrence():

@@ -16,6 +16,7 @@ from .dropconnect import DropConnectLinear, dropconnect_linear, per_example_mask
 from .drop_path import DropAddResidual, drop_add_residual
 from .dropout import Dropout, dropout
 from .gaussian_dropout import GaussianDropout, gaussian_dropout, gaussian_noise_sd
+from .max_drop import MaxDrop, max_drop
 from .maxpool_dropout import MaxPoolDropout, maxpool_dropout, probabilistic_weighted_pooling
 from .mc_dropout import MCPrediction, mc_predict
 from .rnn_dropout import RNNDropLSTM, SemeniutaLSTM, VariationalLSTM
@@ -32,10 +33,10 @@ from .standout import StandoutLinear, standout_keep_probability, standout_linear
 
 __all__ = [
     "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DropAddResidual", "DropConnectLinear", "Dropout",
-    "GaussianDropout", "MCPrediction", "MaxPoolDropout", "RNNDropLSTM", "SemeniutaLSTM", "SparseVDConv2d",
+    "GaussianDropout", "MCPrediction", "MaxDrop", "MaxPoolDropout", "RNNDropLSTM", "SemeniutaLSTM", "SparseVDConv2d",
     "SparseVDLinear", "SpatialDropout", "StandoutLinear", "StochasticLayer", "SubmatrixSGD", "VariationalLSTM",
     "cutout", "depth_dropout_residual", "drop_add_residual", "dropconnect_linear", "dropout", "gaussian_dropout",
-    "gaussian_noise_sd", "kl_approximation", "maxpool_dropout", "mc_predict", "per_example_masks",
+    "gaussian_noise_sd", "kl_approximation", "max_drop", "maxpool_dropout", "mc_predict", "per_example_masks",
     "probabilistic_weighted_pooling", "pruned_weight", "sparse_vd_conv2d", "sparse_vd_linear", "spatial_dropout",
     "standout_keep_probability", "standout_linear",
 ]
