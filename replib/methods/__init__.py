@@ -30,13 +30,16 @@ from .sparse_vd import (
 )
 from .spatial_dropout import SpatialDropout, spatial_dropout
 from .standout import StandoutLinear, standout_keep_probability, standout_linear
+from .structured_pruning import StructuredBayesianPruning, sbp_kl, sbp_moments, structured_bayesian_pruning
 
 __all__ = [
     "BatchwiseDropoutMLP", "Cutout", "DepthDropoutBlock", "DropAddResidual", "DropConnectLinear", "Dropout",
-    "GaussianDropout", "MCPrediction", "MaxDrop", "MaxPoolDropout", "RNNDropLSTM", "SemeniutaLSTM", "SparseVDConv2d",
-    "SparseVDLinear", "SpatialDropout", "StandoutLinear", "StochasticLayer", "SubmatrixSGD", "VariationalLSTM",
-    "cutout", "depth_dropout_residual", "drop_add_residual", "dropconnect_linear", "dropout", "gaussian_dropout",
-    "gaussian_noise_sd", "kl_approximation", "max_drop", "maxpool_dropout", "mc_predict", "per_example_masks",
-    "probabilistic_weighted_pooling", "pruned_weight", "sparse_vd_conv2d", "sparse_vd_linear", "spatial_dropout",
-    "standout_keep_probability", "standout_linear",
+    "GaussianDropout", "MCPrediction", "MaxDrop", "MaxPoolDropout", "RNNDropLSTM", "SemeniutaLSTM",
+    "SparseVDConv2d", "SparseVDLinear", "SpatialDropout", "StandoutLinear", "StochasticLayer",
+    "StructuredBayesianPruning", "SubmatrixSGD", "VariationalLSTM", "cutout", "depth_dropout_residual",
+    "drop_add_residual", "dropconnect_linear", "dropout", "gaussian_dropout", "gaussian_noise_sd",
+    "kl_approximation", "max_drop", "maxpool_dropout", "mc_predict", "per_example_masks",
+    "probabilistic_weighted_pooling", "pruned_weight", "sbp_kl", "sbp_moments", "sparse_vd_conv2d",
+    "sparse_vd_linear", "spatial_dropout", "standout_keep_probability", "standout_linear",
+    "structured_bayesian_pruning",
 ]

@@ -2,7 +2,8 @@
 
 Molchanov, Ashukha & Vetrov (2017), "Variational Dropout Sparsifies Deep Neural Networks", ICML 2017 (arXiv
 1701.05369), sections 3-4. Kingma, Salimans & Welling (2015), "Variational Dropout and the Local
-Reparameterization Trick", for the reparameterisation. The structured variant (Neklyudov et al. 2017) is not here.
+Reparameterization Trick", for the reparameterisation. The structured variant (Neklyudov et al. 2017), which
+prunes whole units, is :mod:`replib.methods.structured_pruning`.
 
 Every weight ``w_ij`` has a Gaussian posterior ``N(theta_ij, sigma_ij^2)``, that is multiplicative Gaussian noise
 ``w = theta (1 + sqrt(alpha) eps)`` with a **per-weight** dropout rate ``alpha_ij = sigma_ij^2 / theta_ij^2``
