@@ -539,6 +539,7 @@ def figure(result: dict):
     tasks = list(cfg["tasks"])
     panels = len(tasks) + ("mlp" in tasks)
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.6), squeeze=False)
+    names = {}  # axis -> the points to name once the layout is final
     for ax, task in zip(axes[0], tasks):
         diff, cost = paired_to_reference(cfg, runs, task), cost_minutes(cfg, runs, task)
         colors = dict(zip(METHODS[task], plotting.palette(len(METHODS[task]))))
@@ -546,8 +547,7 @@ def figure(result: dict):
             mean, low, high = d if d is not None else (0.0, 0.0, 0.0)
             ax.errorbar(cost[m], mean, yerr=[[mean - low], [high - mean]] if d is not None else None, fmt="o",
                         color=colors[m], capsize=3)
-            ax.annotate(METHOD_NAMES[m], (cost[m], mean), xytext=(6, 0), textcoords="offset points", va="center",
-                        fontsize=7, color=colors[m])
+            names.setdefault(ax, []).append((cost[m], mean, METHOD_NAMES[m], colors[m]))
         if max(cost.values()) > 3 * min(cost.values()):  # costs an order of magnitude apart: a log axis, plain ticks
             ax.set_xscale("log")
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -575,6 +575,8 @@ def figure(result: dict):
     fig.suptitle(f"Every method at one budget per task, paired by seed over {len(result['seeds'])} seeds "
                  f"({result['profile']} profile)", fontsize=10)
     fig.tight_layout()
+    for ax, points in names.items():
+        plotting.label_points(ax, points)
     return fig
 
 
