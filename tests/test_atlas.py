@@ -237,3 +237,8 @@ def test_a_diverged_net_is_scored_as_a_uniform_guess_marked_and_never_chosen():
     assert fine["metrics"] == {"val_error": 2.0, "test_error": 2.1, "train_error": 0.0, "diverged": 0.0}
     runs = [net("rnn/naive@0.2", 0, 600.0, 0.0), {**net("rnn/naive@0.4", 0, 0.0, 0.0), **{"metrics": out["metrics"]}}]
     assert exp.chosen({**CONFIG, "tasks": ["rnn"], "grids": {"rnn": {"naive": [0.2, 0.4]}}}, runs, "rnn") == {"naive": 0.2}
+
+
+def test_the_lstm_task_shares_the_language_models_checks_of_its_split_sizes():
+    with pytest.raises(ConfigError, match="train_size must be at least"):
+        experiments.resolve(exp, "smoke", rnn={"train_size": 10})

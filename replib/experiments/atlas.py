@@ -36,7 +36,7 @@ from pydantic import Field, model_validator
 from .. import claims as rule
 from .. import data, models, plotting
 from .. import results as store
-from .._validate import Fraction, PositiveFloat, PositiveInt, Share, Spec, SubSpec, Widths
+from .._validate import PositiveFloat, PositiveInt, Share, Spec, SubSpec, Widths
 from ..methods import VariationalLSTM
 from ..train import adam_schedule, classification_monitor, cross_entropy, evaluate, fit, minibatches, step_decay
 from . import _cifar, gal2016_rnn
@@ -88,19 +88,9 @@ class ConvTask(_cifar.FastTraining.with_defaults(train_size=10_000, val_size=500
     epochs: PositiveInt = Field(10, description="passes over the training images; the one-cycle schedule spans them")
 
 
-class RNNTask(SubSpec):
+class RNNTask(gal2016_rnn.LanguageModelTraining.with_defaults(lr_decay_start=0.5, train_size=150_000, val_size=20_000,
+                                                             epochs=4)):
     hidden: PositiveInt = Field(200, description="LSTM units per layer (2 layers) and embedding size")
-    batch_size: PositiveInt = Field(20, description="sequences per minibatch")
-    bptt: PositiveInt = Field(35, description="steps per truncated back-propagation segment")
-    lr: PositiveFloat = Field(1.0, description="plain SGD, as Zaremba et al.")
-    lr_decay: PositiveFloat = Field(0.5, description="learning-rate factor per epoch once the decay has started")
-    lr_decay_start: Fraction = Field(0.5, description="share of the run at full rate before the decay")
-    clip: PositiveFloat = Field(5.0, description="bound on the global gradient norm")
-    init_scale: PositiveFloat = Field(0.1, description="weights ~ uniform(-init_scale, init_scale)")
-    train_size: PositiveInt | None = Field(150_000, description="first tokens of the training split; None: all 929,589")
-    val_size: PositiveInt | None = Field(20_000, description="first tokens of the validation split; None: all 73,760")
-    test_size: PositiveInt | None = Field(None, description="first tokens of the test split; None: all 82,430")
-    epochs: PositiveInt = Field(4, description="passes over the training tokens")
 
 
 GRIDS = {
@@ -343,7 +333,7 @@ def _error(model: torch.nn.Module, split) -> float:
 
 
 def conv_net(cfg: dict, method: str, value: float) -> models.FastCifarNet:
-    kind = {"dropout": "dropout", "spatial": "spatial", "gaussian": "gaussian", "maxdrop": "maxdrop"}.get(method, "none")
+    kind = method if method in models.NOISE_KINDS else "none"  # a noise layer after every block, or none
     return models.FastCifarNet(cfg["widths"], cfg["depth"], dropout=kind, p=value if kind != "none" else 0.0,
                                pool_dropout=value if method == "maxpool" else 0.0)
 

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from .. import claims as rule
 from .. import data, plotting, seeding, timing
-from .._validate import DropProbability, Fraction, PositiveFloat, PositiveInt, Spec, Widths
+from .._validate import DropProbability, Fraction, PositiveFloat, PositiveInt, Spec, SubSpec, Widths
 from ..methods import VariationalLSTM
 from ..train import at_epoch, clip_grad_norm, decay_after, fit, sgd_schedule
 
@@ -40,10 +40,10 @@ PAPER_MC_SAMPLES = 1000  # section 5.1: the "MC" rows of Table 1 average 1000 st
 MC_CHUNK = 100  # MC passes run side by side as columns of one batch (each column draws its own masks)
 
 
-class Config(Spec):
-    arms: list[Literal["none", "naive", "variational"]] = Field(
-        list(PAPER_ARMS), description="arms to train: the paper's naive and variational, optionally none (no dropout)")
-    hidden: Widths = Field([200, 200], description="LSTM units per layer, one width for all (and the embedding size)")
+class LanguageModelTraining(SubSpec):
+    """Zaremba et al.'s training of a PTB LSTM language model (:func:`streams`, :func:`train_language_model`): the
+    settings this chapter and the atlas share; each sets its own defaults with ``with_defaults``."""
+
     batch_size: PositiveInt = Field(20, description="sequences per minibatch (Zaremba et al. and the paper: 20)")
     bptt: PositiveInt = Field(35, description="steps per truncated back-propagation segment (Zaremba et al., medium)")
     lr: PositiveFloat = Field(1.0, description="plain SGD, as Zaremba et al. and Gal's code")
@@ -51,27 +51,39 @@ class Config(Spec):
     lr_decay_start: Fraction = Field(0.625, description="share of the run at full rate before the decay")
     clip: PositiveFloat = Field(5.0, description="bound on the global gradient norm")
     init_scale: PositiveFloat = Field(0.1, description="weights ~ uniform(-init_scale, init_scale) (Zaremba et al., small)")
-    p: DropProbability = Field(0.3, description="dropout on inputs, outputs and (variational only) the recurrent state")
-    p_embedding: DropProbability = Field(0.1, description="word-type dropout, variational only")
-    mc_samples: PositiveInt = Field(PAPER_MC_SAMPLES, description="stochastic passes for MC averaging (the paper: 1000)")
-    mc_tokens: PositiveInt | None = Field(2000, description="MC averaging on the test split's first tokens, read as one "
-                                          f"text; None: all {TEST_TOKENS:,}")
     train_size: PositiveInt | None = Field(250_000, description=f"first tokens of the training split; None: all {TRAIN_TOKENS:,}")
     val_size: PositiveInt | None = Field(None, description="first tokens of the validation split; None: all 73,760")
     test_size: PositiveInt | None = Field(None, description=f"first tokens of the test split; None: all {TEST_TOKENS:,}")
     epochs: PositiveInt = Field(10, description="passes over the training tokens")
 
     @model_validator(mode="after")
-    def _sizes(self):
+    def _split_sizes(self):
+        for name, least in (("train_size", self.batch_size * (self.bptt + 1)), ("val_size", 2 * EVAL_STREAMS),
+                            ("test_size", 2 * EVAL_STREAMS)):
+            if (size := getattr(self, name)) is not None and size < least:
+                raise ValueError(f"{name} must be at least {least} tokens here (None: the whole split), got {size!r}")
+        return self
+
+
+class Config(LanguageModelTraining, Spec):
+    arms: list[Literal["none", "naive", "variational"]] = Field(
+        list(PAPER_ARMS), description="arms to train: the paper's naive and variational, optionally none (no dropout)")
+    hidden: Widths = Field([200, 200], description="LSTM units per layer, one width for all (and the embedding size)")
+    p: DropProbability = Field(0.3, description="dropout on inputs, outputs and (variational only) the recurrent state")
+    p_embedding: DropProbability = Field(0.1, description="word-type dropout, variational only")
+    mc_samples: PositiveInt = Field(PAPER_MC_SAMPLES, description="stochastic passes for MC averaging (the paper: 1000)")
+    mc_tokens: PositiveInt | None = Field(2000, description="MC averaging on the test split's first tokens, read as one "
+                                          f"text; None: all {TEST_TOKENS:,}")
+
+    @model_validator(mode="after")
+    def _arms_and_widths(self):
         if len(set(self.arms)) != len(self.arms) or not set(PAPER_ARMS) <= set(self.arms):
             raise ValueError(f"arms must name naive and variational (the claims compare them) and optionally none, each "
                              f"once, got {self.arms!r}")
         if len(set(self.hidden)) != 1:
             raise ValueError(f"hidden must be one width for every layer (VariationalLSTM), got {self.hidden!r}")
-        for name, least in (("train_size", self.batch_size * (self.bptt + 1)), ("val_size", 2 * EVAL_STREAMS),
-                            ("test_size", 2 * EVAL_STREAMS), ("mc_tokens", 2)):
-            if (size := getattr(self, name)) is not None and size < least:
-                raise ValueError(f"{name} must be at least {least} tokens here (None: the whole split), got {size!r}")
+        if self.mc_tokens is not None and self.mc_tokens < 2:
+            raise ValueError(f"mc_tokens must be at least 2 tokens here (None: the whole split), got {self.mc_tokens!r}")
         return self
 
 

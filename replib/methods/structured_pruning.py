@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from .._validate import check_positive_int
 from ._stochastic import StochasticLayer
 
 LOG_BOUNDS = (-20.0, 0.0)  # [a, b]: log theta is truncated here (prior and posterior)
@@ -155,8 +156,7 @@ class StructuredBayesianPruning(StochasticLayer):
     def __init__(self, units: int, bounds: tuple[float, float] = LOG_BOUNDS, snr_threshold: float = SNR_THRESHOLD,
                  init_log_sigma: float = -5.0) -> None:
         super().__init__()
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be an int >= 1, got {units!r}")
+        units = check_positive_int(units, "units")
         a, b = (float(v) for v in bounds)
         if not a < b <= 0.0:
             raise ValueError(f"bounds must be (a, b) with a < b <= 0 on the scale of log theta, got {bounds!r}")
