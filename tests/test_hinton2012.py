@@ -26,25 +26,37 @@ def outcomes(runs) -> dict[str, str]:
     return {c["id"]: c["outcome"] for c in exp.claims({}, runs)}
 
 
-def test_every_arm_follows_the_papers_per_epoch_schedule_whatever_its_share():
+def test_the_cpu_profile_runs_the_papers_schedule_compressed_in_time():
     cfg = resolve("cpu")
-    assert cfg["lr_decay"] == 0.998 and cfg["epochs"] == 150
-    assert {arm: exp.arm_epochs(cfg, arm) for arm in cfg["arms"]} == {"none": 50, "hidden": 150, "input+hidden": 150}
+    assert cfg["lr_decay"] == "compressed" and cfg["epochs"] == 50
+    assert {arm: exp.arm_epochs(cfg, arm) for arm in cfg["arms"]} == {"none": 50, "hidden": 50, "input+hidden": 50}
     assert len({spec["lr"] for spec in cfg["arms"].values()}) == 1  # one learning rate for every arm
+    full = exp.schedule(cfg, "hidden")
+    assert full(0, 50) == {"lr": 1.0, "momentum": 0.5, "dampening": 0.5}
+    assert full(8, 50)["momentum"] == 0.99 and full(7, 50)["momentum"] < 0.99  # ramp over a sixth of 50: 8 epochs
+    assert full(50, 50)["lr"] == pytest.approx(0.998**3000)  # where the paper's rate ends after 3000 epochs
+    assert full(25, 50)["lr"] == pytest.approx(0.998**1500)
+    assert exp.schedule(resolve("cpu", epochs=100), "none")(100, 100)["lr"] == pytest.approx(0.998**3000)
+
+
+def test_the_paper_profile_runs_the_papers_schedule_epoch_by_epoch():
+    paper = exp.schedule(resolve("paper"), "none")
+    assert paper(2999, 3000)["lr"] == pytest.approx(0.998**2999)
+    assert paper(499, 3000)["momentum"] < 0.99 <= paper(500, 3000)["momentum"]  # the paper's 500 epochs
+
+
+def test_a_short_arm_runs_the_first_epochs_of_the_same_schedule():
+    cfg = resolve("cpu", epochs=150, arms={"none": {"share": 1 / 3}})
     full, early = exp.schedule(cfg, "hidden"), exp.schedule(cfg, "none")
+    assert exp.arm_epochs(cfg, "none") == 50
     for epoch in (0, 10, 24, 25, 49):
-        assert early(epoch, 50) == full(epoch, 150)  # the short arm runs the first epochs of the same schedule
-    assert full(0, 150) == {"lr": 1.0, "momentum": 0.5, "dampening": 0.5}
-    assert full(25, 150)["momentum"] == 0.99 and full(24, 150)["momentum"] < 0.99  # ramp over a sixth of 150
-    assert full(149, 150)["lr"] == pytest.approx(0.998**149)
-    assert exp.schedule(resolve("paper"), "none")(499, 3000)["momentum"] < 0.99 <= \
-        exp.schedule(resolve("paper"), "none")(500, 3000)["momentum"]  # the paper's 500 epochs
+        assert early(epoch, 50) == full(epoch, 150)
 
 
 def test_an_arms_share_is_overridden_alone():
     cfg = resolve("cpu", arms={"hidden": {"share": 0.5}})
     assert cfg["arms"]["hidden"] == {**resolve("cpu")["arms"]["hidden"], "share": 0.5}
-    assert cfg["arms"]["none"]["share"] == pytest.approx(1 / 3)  # the profile's, kept
+    assert cfg["arms"]["none"]["share"] == 1.0  # the default, kept
     with pytest.raises(ConfigError, match=r"arms.none.share = 1.5: Input should be less than or equal to 1"):
         resolve(arms={"none": {"share": 1.5}})
 
@@ -112,7 +124,8 @@ def test_facts_quote_the_result():
     result = {"runs": fake_runs(PAPERS_PATTERN), "config": resolve("cpu", epochs=6)}
     facts = exp.facts(result)
     assert facts["final_hidden"] == "130.3 ± 2.5 errors (3 seeds)" and facts["epochs"] == "6"
-    assert facts["none_epochs"] == "2" and facts["ramp_epochs"] == "1"
+    assert facts["none_epochs"] == "6" and facts["ramp_epochs"] == "1"
+    assert facts["lr_end_factor"] == facts["paper_lr_end_factor"] == "0.0025"  # compressed: it ends where the paper's does
     assert facts["paper_net_epochs"] == "45,000" and facts["paper_cpu_days"] == "2"  # 45,000 x 4 s
     assert facts["jitter_none"] == "27.7 ± 0.9 errors (3 seeds)"  # all 5 steps of the 6-epoch curves: 142 / 5, ...
 
@@ -148,3 +161,8 @@ def test_stacking_an_experiment_that_cannot_is_a_clear_error():
     with pytest.raises(ValueError, match=r"stack=True: wan2013 cannot train its seeds stacked; the experiments that "
                                          r"can: \['hinton2012'\]"):
         experiments.run("wan2013", "smoke", stack=True)
+
+
+def test_a_bad_learning_rate_decay_is_rejected_naming_what_is_allowed():
+    with pytest.raises(ConfigError, match=r"lr_decay.*= 'fast'.*Input should be 'compressed'"):
+        resolve(lr_decay="fast")
