@@ -32,7 +32,7 @@ def test_units_run_timing_once_and_accuracy_per_seed():
 def test_the_rate_decays_per_epoch_as_in_the_authors_code_whatever_the_length():
     for epochs in (20, 130):
         assert experiments.resolve(exp, "cpu", epochs=epochs)[0]["lr_decay"] == pytest.approx(math.exp(-0.01))
-    assert CONFIG["epochs"] >= 130
+    assert CONFIG["epochs"] == 80  # the cpu profile
 
 
 def test_the_claims_setting_must_be_timed():
