@@ -19,12 +19,18 @@ from .plotting import save_figure, use_house_style
 from .results import REPO_ROOT
 
 
+BF16_WORDS = {True: "native bf16", False: "no native bf16"}
+
+
 def run_shown(result: dict) -> str:
-    """One line: profile, seeds, hardware, training time, commit and date of the run."""
+    """One line: profile, seeds, hardware (the CPU's vector kernels and whether bf16 is native, which set its
+    speed), training time, commit and date of the run."""
     prov = result["provenance"]
     hw = prov["hardware"]
     threads = hw["torch_threads"]
-    device = hw.get("gpu") or f"{hw['cpu']} ({hw['cpu_count']} cores, {threads} torch thread{'s' if threads != 1 else ''})"
+    kernels = "".join(f", {words}" for words in (hw.get("cpu_capability"), BF16_WORDS.get(hw.get("bf16_native"))) if words)  # older results lack them
+    device = hw.get("gpu") or (f"{hw['cpu']} ({hw['cpu_count']} cores{kernels}, "
+                               f"{threads} torch thread{'s' if threads != 1 else ''})")
     minutes = prov["wall_seconds"] / 60
     dirty = " with uncommitted changes" if prov.get("dirty") else ""
     seeds = result["seeds"]
@@ -351,7 +357,7 @@ def machine_of(record: dict) -> str:
     """The machine a benchmark or result ran on, in a few words: CPU, its vector kernels, whether bf16 is native,
     and the threads (the CPU's name alone does not tell two generations of one product line apart)."""
     hw = record["provenance"]["hardware"]
-    bf16 = {True: ", native bf16", False: ", no native bf16"}.get(hw.get("bf16_native"), "")
+    bf16 = f", {BF16_WORDS[hw['bf16_native']]}" if hw.get("bf16_native") in BF16_WORDS else ""
     threads = hw["torch_threads"]
     limited = (", kernels limited by " + " ".join(f"{k}={v}" for k, v in hw["isa_limits"].items())
                if hw.get("isa_limits") else "")

@@ -126,6 +126,7 @@ def test_facts_quote_the_result():
     assert facts["final_hidden"] == "130.3 ± 2.5 errors (3 seeds)" and facts["epochs"] == "6"
     assert facts["none_epochs"] == "6" and facts["ramp_epochs"] == "1"
     assert facts["lr_end_factor"] == facts["paper_lr_end_factor"] == "0.0025"  # compressed: it ends where the paper's does
+    assert facts["lr_decay"] == f"{0.998 ** 500:.4f}"  # 3000 / 6 of the paper's epochs in each of ours
     assert facts["paper_net_epochs"] == "45,000" and facts["paper_cpu_days"] == "2"  # 45,000 x 4 s
     assert facts["jitter_none"] == "27.7 ± 0.9 errors (3 seeds)"  # all 5 steps of the 6-epoch curves: 142 / 5, ...
 

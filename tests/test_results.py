@@ -88,6 +88,9 @@ def test_a_units_precision_is_kept_with_its_run_and_shown_with_the_load():
     load = result["provenance"]["load_average_1min"]
     assert f" in bf16, load {load['start']:g} → {load['end']:g}, torch " in line
     assert " in fp32, " in report.run_shown(experiments.run(fake_experiment(), "cpu", progress=False))
+    hw = result["provenance"]["hardware"]
+    bf16 = "native bf16" if hw["bf16_native"] else "no native bf16"
+    assert f"({hw['cpu_count']} cores, {hw['cpu_capability']}, {bf16}, {hw['torch_threads']} torch thread" in line
 
 
 def test_interrupted_run_keeps_finished_runs_and_resumes_from_there():
