@@ -66,7 +66,7 @@ def test_bad_config_rejected_naming_the_key_and_value(override, match):
         experiments.resolve(exp, "cpu", **override)
 
 
-@pytest.mark.parametrize("profile,decay_start", [("cpu", 6), ("paper", 6)])
+@pytest.mark.parametrize("profile,decay_start", [("cpu", 4), ("paper", 6)])
 def test_decay_start_as_a_fraction_gives_zarembas_epoch_rule(profile, decay_start):
     """The rule the results were trained with: lr * lr_decay ** max(0, epoch + 1 - decay_start)."""
     c = experiments.resolve(exp, profile)[0]
