@@ -97,6 +97,8 @@ PROFILES = {
     # 7 epochs: sized for 2 cores of a CPU with AVX2 only. The committed 10-epoch run took 41 minutes on an
     # AVX-512 CPU where the MLP benchmark trains about 2.7 times faster than on such a CPU (measured on both);
     # if the LSTM slows down as much (not timed there), 7 epochs x 3 seeds x 2 arms take about 80 minutes.
+    # The 7-epoch run took 36 minutes on another AVX-512 CPU whose LSTM epochs were slower: scaled from that
+    # one, about 95. The LSTM's speed on such a CPU decides which; it has not been measured.
     "cpu": {"epochs": 7, "seeds": 3},
     "paper": {"hidden": [650, 650], "epochs": 39, "lr_decay_start": 6 / 39, "lr_decay": 1 / 1.2, "init_scale": 0.05,
               "p": 0.5, "p_embedding": 0.2, "mc_tokens": None, "train_size": None, "seeds": 5},
