@@ -19,7 +19,11 @@ from .plotting import save_figure, use_house_style
 from .results import REPO_ROOT
 
 
-BF16_WORDS = {True: "native bf16", False: "no native bf16"}
+def cpu_kernels(hw: dict) -> str:
+    """", AVX512, native bf16": the vector kernels torch used and whether bf16 is native, which set a CPU's speed
+    (each left out where an older result did not record it)."""
+    bf16 = {True: "native bf16", False: "no native bf16"}.get(hw.get("bf16_native"))
+    return "".join(f", {words}" for words in (hw.get("cpu_capability"), bf16) if words)
 
 
 def run_shown(result: dict) -> str:
@@ -28,8 +32,7 @@ def run_shown(result: dict) -> str:
     prov = result["provenance"]
     hw = prov["hardware"]
     threads = hw["torch_threads"]
-    kernels = "".join(f", {words}" for words in (hw.get("cpu_capability"), BF16_WORDS.get(hw.get("bf16_native"))) if words)  # older results lack them
-    device = hw.get("gpu") or (f"{hw['cpu']} ({hw['cpu_count']} cores{kernels}, "
+    device = hw.get("gpu") or (f"{hw['cpu']} ({hw['cpu_count']} cores{cpu_kernels(hw)}, "
                                f"{threads} torch thread{'s' if threads != 1 else ''})")
     minutes = prov["wall_seconds"] / 60
     dirty = " with uncommitted changes" if prov.get("dirty") else ""
@@ -357,11 +360,10 @@ def machine_of(record: dict) -> str:
     """The machine a benchmark or result ran on, in a few words: CPU, its vector kernels, whether bf16 is native,
     and the threads (the CPU's name alone does not tell two generations of one product line apart)."""
     hw = record["provenance"]["hardware"]
-    bf16 = f", {BF16_WORDS[hw['bf16_native']]}" if hw.get("bf16_native") in BF16_WORDS else ""
     threads = hw["torch_threads"]
     limited = (", kernels limited by " + " ".join(f"{k}={v}" for k, v in hw["isa_limits"].items())
                if hw.get("isa_limits") else "")
-    return f"{hw['cpu']}, {hw['cpu_capability']}{bf16}{limited}, {threads} thread{'s' if threads != 1 else ''}"
+    return f"{hw['cpu']}{cpu_kernels(hw)}{limited}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def fast_cifar_table(records: dict | list[dict]) -> pd.DataFrame:
