@@ -74,7 +74,7 @@ def main() -> None:
         rows = {}
         for name, seconds in median.items():
             ratio = float(name.split(",")[0].split("=")[1])
-            predicted = 0.0 if "mask" in name else predicted_saving(args.depth, ratio) / 100
+            predicted = 0.0 if "mask" in name else predicted_saving({"net": "resnet", "depth": args.depth}, ratio) / 100
             measured = 1.0 - seconds / median["p=0"]
             rows[name] = {"ms_per_step": round(1e3 * seconds, 1), "measured_saving": round(measured, 3),
                           "predicted_saving": round(predicted, 3),

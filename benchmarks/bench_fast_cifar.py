@@ -1,5 +1,5 @@
 """Benchmark: test accuracy on CIFAR-10 against minutes of training on this machine, for the fast recipe's net
-and for the depth-dropout chapter's ResNet-20, through the same loop.
+and for the ResNet-20 of the depth-dropout chapter's paper profile, through the same loop.
 
     python benchmarks/bench_fast_cifar.py [--threads 2] [--budgets 12] [--resnet-budgets 12]
 

@@ -369,6 +369,46 @@ class FastCifarNet(nn.Module):
         return self.head(h.amax((2, 3))) * self.scale
 
 
+class DepthDropoutFastNet(nn.Module):
+    """A residual variant of :class:`FastCifarNet` whose residual blocks skip their main path per image:
+    Guo & Gould (2016)'s depth dropout on a net that converges in a CPU budget.
+
+    The fast net's 2x2 patch stem (``stem`` maps, GELU); then, per entry of ``widths``, its block opening (a 3x3
+    convolution, max-pool 2, batch norm, GELU), never skipped, followed by ``blocks``
+    :class:`~replib.methods.DepthDropoutBlock` of that width at the pooled resolution (main path: 3x3 convolution,
+    batch norm, ReLU, 3x3 convolution, batch norm; a 1x1 convolution on the shortcut), each skipping its main path
+    for an image with probability ``p`` in training; a global max-pool and a linear classifier without bias.
+    With ``blocks = 1`` each stage has the three 3x3 convolutions of ``FastCifarNet(widths, depth=3)``, the last
+    two wrapped in a residual block. ``p = 0`` is the same net without depth dropout, the fair baseline.
+
+    Shapes: input ``(N, 3, 32, 32)``, logits ``(N, num_classes)``.
+    """
+
+    def __init__(self, widths: Sequence[int] = (32, 64, 64), blocks: int = 1, p: float = 0.5, stem: int = 24,
+                 num_classes: int = 10) -> None:
+        super().__init__()
+        widths = [check_positive_int(w, "widths") for w in widths]
+        if not 1 <= len(widths) <= 4:  # the stem leaves 31 pixels, each stage halves them (rounding down)
+            raise ValueError(f"widths must name one to four stages (each halves the image), got {widths!r}")
+        blocks, stem = check_positive_int(blocks, "blocks"), check_positive_int(stem, "stem")
+        self.p = check_probability(p)
+        self.stem = nn.Sequential(nn.Conv2d(3, stem, 2, bias=False), nn.GELU())
+        stages, channels = [], stem
+        for width in widths:
+            stages.append(nn.Sequential(
+                nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(width), nn.GELU(),
+                *(DepthDropoutBlock(width, width, 1, self.p) for _ in range(blocks))))
+            channels = width
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Linear(channels, check_positive_int(num_classes, "num_classes"), bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)).amax((2, 3)))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class FlipAveraged(nn.Module):
     """Test-time flip averaging: the mean of ``model``'s logits for each image and its mirror image.
 

@@ -8,16 +8,32 @@ import pytest
 from replib import experiments
 from replib.experiments import guo2016 as exp
 
-CONFIG = {"depth": 20}
-SAVED = exp.predicted_saving(20, 0.5) / 100  # the predicted share of time saved at p = 0.5
+CONFIG, _ = experiments.resolve(exp, "cpu")
+SAVED = exp.predicted_saving(CONFIG, 0.5) / 100  # the predicted share of time saved at p = 0.5
 
 
 def test_mac_counts_match_a_hand_count_of_resnet8():
     # stem 3->16 (32x32); blocks 16->16 (32x32), 16->32 and 32->64 (stride 2), each with a 1x1 shortcut; head 64->10
     main = 2 * 1024 * 16 * 144 + 256 * 32 * 144 + 256 * 32 * 288 + 64 * 64 * 288 + 64 * 64 * 576
     other = 1024 * 16 * 27 + 1024 * 16 * 16 + 256 * 32 * 16 + 64 * 64 * 32 + 64 * 10
-    assert exp.mac_counts(8) == {"main": main, "other": other}
-    assert exp.predicted_saving(8, 0.5) == pytest.approx(100 * 0.5 * main / (main + other))
+    config = {"net": "resnet", "depth": 8}
+    assert exp.mac_counts(config) == {"main": main, "other": other}
+    assert exp.predicted_saving(config, 0.5) == pytest.approx(100 * 0.5 * main / (main + other))
+
+
+def test_mac_counts_match_a_hand_count_of_a_two_stage_residual_fast_net():
+    # stem 3->24 (2x2, 31x31); stage 1: 3x3 24->8 at 31x31, pool to 15x15, one block 8->8 (two 3x3, a 1x1 shortcut);
+    # stage 2: 3x3 8->16 at 15x15, pool to 7x7, one block 16->16; head 16->10
+    main = 2 * 225 * 8 * 72 + 2 * 49 * 16 * 144
+    other = 961 * 24 * 12 + 961 * 8 * 216 + 225 * 8 * 8 + 225 * 16 * 72 + 49 * 16 * 16 + 16 * 10
+    config = {"net": "fast", "widths": [8, 16], "blocks": 1}
+    assert exp.mac_counts(config) == {"main": main, "other": other}
+    assert exp.mac_counts({**config, "blocks": 2})["main"] == 2 * main
+
+
+def test_the_book_runs_the_residual_fast_net_and_the_paper_profile_a_resnet():
+    assert CONFIG["net"] == "fast" and 0 < SAVED < 0.5
+    assert experiments.resolve(exp, "paper")[0]["net"] == "resnet"
 
 
 def fake(times: dict[float, list[float]], errors: dict[float, list[float]]) -> list[dict]:
@@ -79,6 +95,9 @@ def test_no_error_claim_without_the_papers_p():
     ("sweep_p", [0.25, 0.5], r"sweep_p must include 0.*got \[0\.25, 0\.5\]"),
     ("sweep_p", [0.0, 1.0], r"sweep_p\.1 = 1\.0: .*less than 1"),
     ("depth", 18, r"depth = 18: must be 6k \+ 2"),
+    ("net", "vgg", r"net = 'vgg'"),
+    ("widths", [8, 8, 8, 8, 8], r"widths must name one to four stages.*got \[8, 8, 8, 8, 8\]"),
+    ("blocks", 0, r"blocks = 0: .*greater than or equal to 1"),
     ("eval_every", 0, r"eval_every = 0: .*greater than or equal to 1"),
     ("test_size", -1, r"test_size = -1"),
     ("warmup", 0, r"warmup = 0: .*greater than 0"),

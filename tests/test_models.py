@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from replib.methods import DepthDropoutBlock
-from replib.models import MLP, DepthDropoutResNet, ResNet
+from replib.models import MLP, DepthDropoutFastNet, DepthDropoutResNet, FastCifarNet, ResNet
 
 
 def both(depth: int, seed: int = 0) -> tuple[ResNet, DepthDropoutResNet]:
@@ -90,3 +90,41 @@ def test_mlp_rejects_an_unknown_activation_listing_the_known_ones():
 def test_mlp_rejects_a_drop_probability_outside_zero_one(name):
     with pytest.raises(ValueError, match=re.escape(f"{name} must be a probability in [0, 1], got 1.5")):
         MLP([4, 3, 2], **{name: 1.5})
+
+
+def test_residual_fast_net_skips_each_blocks_main_path_for_a_binomial_share_of_images_in_training_only():
+    torch.manual_seed(0)
+    net = DepthDropoutFastNet((4, 8, 8), blocks=2, p=0.25).train()
+    blocks = [m for m in net.modules() if isinstance(m, DepthDropoutBlock)]
+    assert len(blocks) == 6 and all(b.p == 0.25 for b in blocks)
+    kept = 0
+    for _ in range(20):
+        net(torch.randn(50, 3, 32, 32))
+        kept += sum(b.main_images for b in blocks)
+    # 20 x 50 images x 6 blocks = 6000 gates at keep 0.75: sd of the count about 34, so 5 sd is 168
+    assert abs(kept - 4500) < 168
+    net.eval()
+    with torch.no_grad():
+        net(torch.randn(7, 3, 32, 32))
+    assert all(b.main_images == 7 for b in blocks)  # at test every main path runs on every image
+
+
+def test_residual_fast_net_at_p_zero_is_deterministic_in_training_and_has_the_fast_nets_resolution():
+    torch.manual_seed(0)
+    net, x = DepthDropoutFastNet((4, 8), blocks=1, p=0.0).train(), torch.randn(5, 3, 32, 32)
+    assert torch.equal(net(x), net(x))  # no gate drawn: batch statistics alone, the same batch twice
+    assert net(x).shape == (5, 10)
+    torch.manual_seed(0)
+    fast = FastCifarNet((4, 8), depth=3)
+    assert sum(t.numel() for t in net.parameters()) - sum(t.numel() for t in fast.parameters()) == 4 * 4 + 8 * 8
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"widths": ()}, r"widths must name one to four stages .*got \[\]$"),
+    ({"widths": (4, 4, 4, 4, 4)}, r"widths must name one to four stages .*got \[4, 4, 4, 4, 4\]$"),
+    ({"blocks": 0}, r"blocks must be an int >= 1, got 0$"),
+    ({"p": 1.5}, r"p must be .*1\.5"),
+])
+def test_residual_fast_net_rejects_bad_arguments_naming_the_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DepthDropoutFastNet(**kwargs)

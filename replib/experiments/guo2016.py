@@ -1,11 +1,12 @@
-"""Guo & Gould (2016): depth dropout on a CIFAR ResNet-20, training time and test error against the skip probability.
+"""Guo & Gould (2016): depth dropout on CIFAR-10, training time and test error against the skip probability.
 
 "Depth Dropout: Efficient Training of Residual Convolutional Neural Networks", DICTA 2016. Arms
-``p=<p>``: the same :class:`replib.models.DepthDropoutResNet`, trained on all 50,000 training
-images for the same epochs by the fast CIFAR-10 recipe (:func:`replib.experiments._cifar.fast_train`,
-whose one-cycle schedule lets a ResNet-20 converge in a CPU budget), each block's main path skipped
-per image with probability ``p`` (``p=0``: the baseline, same 1x1 shortcuts); each records the wall
-time of its training steps per epoch, apart from evaluation.
+``p=<p>``: the same residual net (:func:`model`: by default :class:`replib.models.DepthDropoutFastNet`, a
+residual variant of the fast CIFAR-10 net; ``net="resnet"``: He et al.'s CIFAR ResNet,
+:class:`replib.models.DepthDropoutResNet`), trained on all 50,000 training images for the same epochs by the
+fast CIFAR-10 recipe (:func:`replib.experiments._cifar.fast_train`), each residual block's main path skipped
+per image with probability ``p`` (``p=0``: the baseline, same 1x1 shortcuts); each records the wall time of
+its training steps per epoch, apart from evaluation.
 Counting multiply-accumulates (:func:`mac_counts`) predicts the time: skipping a main path for a
 fraction p of the images removes that fraction of its convolutions, forward and backward, so
 training takes ``1 - p * share`` of the baseline's time, ``share`` the main paths' part of the net's.
@@ -16,13 +17,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from typing import Literal
+
 from pydantic import Field, model_validator
 from torch import nn
 
 from .. import claims as rule
 from .. import data, plotting
 from .._validate import DropProbability, PositiveInt, Spec
-from ..models import DepthDropoutResNet
+from ..methods import DepthDropoutBlock
+from ..models import DepthDropoutFastNet, DepthDropoutResNet
 from . import _cifar
 
 PAPER = "guo2016"
@@ -33,9 +37,14 @@ DATASETS = ("cifar10",)  # the data mirror's folders its units read
 
 
 class Config(_cifar.FastTraining.with_defaults(eval_every=2), Spec):
-    depth: _cifar.ResNetDepth = Field(20, description="ResNet-20 (He et al. 2016, 4.2), with a 1x1 convolution on every shortcut")
+    net: Literal["fast", "resnet"] = Field("fast", description="fast: the residual fast net (models.DepthDropoutFastNet); "
+                                                               "resnet: He et al.'s CIFAR ResNet (models.DepthDropoutResNet)")
+    widths: list[PositiveInt] = Field([32, 64, 64], description="net 'fast': channels of its stages, one to four")
+    blocks: PositiveInt = Field(1, description="net 'fast': depth-dropout blocks per stage")
+    depth: _cifar.ResNetDepth = Field(20, description="net 'resnet': its layers, 6k + 2 (He et al. 2016, 4.2), "
+                                                      "with a 1x1 convolution on every shortcut")
     sweep_p: list[DropProbability] = Field([0.0, 0.25, 0.5], min_length=2, description="probabilities of skipping a block's main path, per image; 0 is the baseline")
-    epochs: PositiveInt = Field(8, description="passes over the training images, the same for every p; the one-cycle schedule spans them")
+    epochs: PositiveInt = Field(6, description="passes over the training images, the same for every p; the one-cycle schedule spans them")
     channels_last: bool = Field(False, description="train in the channels_last layout; off: per-image skipping measured "
                                                    "slower than no skipping in it (bf16, ResNet-20), faster in the default layout")
 
@@ -43,19 +52,24 @@ class Config(_cifar.FastTraining.with_defaults(eval_every=2), Spec):
     def _baseline(self):
         if 0.0 not in self.sweep_p:
             raise ValueError(f"sweep_p must include 0 (the baseline), got {self.sweep_p!r}")
+        if not 1 <= len(self.widths) <= 4:
+            raise ValueError(f"widths must name one to four stages (each halves the image), got {self.widths!r}")
         return self
 
 
 PROFILES = {
-    "smoke": {"depth": 8, "train_size": 256, "test_size": 256, "epochs": 2, "eval_every": 1, "seeds": 1,
+    "smoke": {"widths": [8, 16, 16], "train_size": 256, "test_size": 256, "epochs": 2, "eval_every": 1, "seeds": 1,
               "precision": "fp32"},
-    # cpu: a bf16 step of this ResNet-20 (batch 128, 2 threads, default layout) measured 155 ms at p = 0 and
-    # 126 ms at p = 0.5, about 1 min per epoch on all 50,000 images: 8 epochs x 3 arms x 2 seeds ~ 43 min.
-    # A first try at 10 epochs in channels_last reached 15.8 % test error at p = 0 (42 s per epoch), but
-    # p = 0.25 took twice the baseline's time per epoch.
+    # cpu: sized to fit 90 min on 2 cores of an AVX2-only CPU (fp32; bf16 is emulated there). One SGD step of 128
+    # images, 2 threads, default layout, on an AVX-512 CPU with native bf16, fp32 (bf16): this net 133 (73) ms at
+    # p = 0 and 127 (66) ms at p = 0.5; ResNet-20 246 (147) and 189 (126) ms. AVX2 CPUs take 2.2-2.6x the fp32
+    # time, so 6 epochs x 3 arms x 2 seeds of this net are 70-87 min there (18 min in bf16 on the AVX-512 CPU),
+    # where the 8 epochs of ResNet-20 run before took 45 min on it and some 3 h on AVX2. Probed at p = 0 (seed 0, bf16): 16.1 %
+    # test error after 6 epochs with one block a stage, 18.9 % after 5 with two (the most that fit).
     "cpu": {"seeds": 2},
-    # paper: He et al.'s 160 epochs on all images, 5 runs, by the same recipe.
-    "paper": {"epochs": 160, "eval_every": 1, "seeds": 5},
+    # paper: the paper's family of nets, a CIFAR ResNet-20 (He et al.), for He et al.'s 160 epochs on all images,
+    # 5 runs, by the same recipe.
+    "paper": {"net": "resnet", "epochs": 160, "eval_every": 1, "seeds": 5},
 }
 
 _ABSTRACT = "Guo & Gould 2016 (DICTA), abstract (shared/PAPERS.md: only the abstract is confirmed)"
@@ -86,9 +100,23 @@ def p_of(arm: str) -> float:
     return float(arm.split("=", 1)[1])
 
 
-def mac_counts(depth: int) -> dict[str, int]:
-    """Multiply-accumulates per 32x32 image of ``DepthDropoutResNet(depth)``: main paths and everything else."""
-    model = DepthDropoutResNet(depth, 0.0).eval()
+def model(config: dict, p: float) -> nn.Module:
+    """The residual net ``config`` names, every block skipping its main path with probability ``p``."""
+    if config["net"] == "resnet":
+        return DepthDropoutResNet(config["depth"], p=p)
+    return DepthDropoutFastNet(config["widths"], config["blocks"], p=p)
+
+
+def net_name(config: dict) -> str:
+    """The net in words, for titles and prose."""
+    if config["net"] == "resnet":
+        return f"ResNet-{config['depth']}"
+    return f"residual fast net ({'/'.join(map(str, config['widths']))} channels, {config['blocks']} block{'s' if config['blocks'] > 1 else ''} a stage)"
+
+
+def mac_counts(config: dict) -> dict[str, int]:
+    """Multiply-accumulates per 32x32 image of ``config``'s net (:func:`model`): main paths and everything else."""
+    net = model(config, 0.0).eval()
     counts = {"main": 0, "other": 0}
 
     def hook(name):
@@ -101,17 +129,17 @@ def mac_counts(depth: int) -> dict[str, int]:
             counts["main" if ".main." in f".{name}." else "other"] += macs
         return count
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [m.register_forward_hook(hook(n)) for n, m in net.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     with torch.no_grad():
-        model(torch.zeros(1, 3, 32, 32))
+        net(torch.zeros(1, 3, 32, 32))
     for h in handles:
         h.remove()
     return counts
 
 
-def predicted_saving(depth: int, p: float) -> float:
+def predicted_saving(config: dict, p: float) -> float:
     """Training time saved at ``p`` (% of the time at ``p = 0``) if time were proportional to multiply-accumulates."""
-    macs = mac_counts(depth)
+    macs = mac_counts(config)
     return 100.0 * p * macs["main"] / (macs["main"] + macs["other"])
 
 
@@ -120,7 +148,7 @@ def units(config: dict, seeds: list[int], done: dict) -> list[tuple[str, int]]:
 
 
 def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
-    model = DepthDropoutResNet(config["depth"], p=p_of(arm))
+    net = model(config, p_of(arm))
     main_images, images = [0], [0]
 
     def count(block, inputs, output):  # how many training images each main path saw: the skipping is real
@@ -128,10 +156,10 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
             main_images[0] += block.main_images
             images[0] += inputs[0].shape[0]
 
-    hooks = [b.register_forward_hook(count) for b in model.blocks]
-    chosen = _cifar.precision_once(lambda: DepthDropoutResNet(config["depth"], p=0.0), ("DepthDropoutResNet", config["depth"]),
-                                   config)  # one precision for every p: the baseline's, so the timings compare
-    curves = _cifar.fast_train(model, config, seed, precision=chosen["precision"], monitor="test", progress=progress,
+    hooks = [b.register_forward_hook(count) for b in net.modules() if isinstance(b, DepthDropoutBlock)]
+    key = (config["net"], config["depth"], tuple(config["widths"]), config["blocks"])
+    chosen = _cifar.precision_once(lambda: model(config, 0.0), key, config)  # the baseline's for every p: timings compare
+    curves = _cifar.fast_train(net, config, seed, precision=chosen["precision"], monitor="test", progress=progress,
                                desc=f"{arm} seed {seed}")
     for h in hooks:
         h.remove()
@@ -182,7 +210,7 @@ def claims(config: dict, runs) -> list[dict]:
     out = [rule.all_of("skipping_saves_wall_time", (
         f"Per-image skipping saves the training time that counting multiply-accumulates predicts: at every p > 0 the "
         f"measured saving per epoch is {low:g} to {high:g} times the predicted one."), [
-        rule.band(f"saving_p{p:g}", f"p={p:g}", saved, predicted_saving(config["depth"], p), low=low, high=high,
+        rule.band(f"saving_p{p:g}", f"p={p:g}", saved, predicted_saving(config, p), low=low, high=high,
                   name=f"measured / predicted saving at p={p:g}") for p, saved in saved.items()])]
     if 0.5 in up:
         out.append(rule.level(
@@ -197,7 +225,7 @@ def facts(result: dict) -> dict[str, str]:
     cfg, runs = result["config"], result["runs"]
     errors, loss, main = (by_p(runs, k) for k in ("test_error", "train_loss", "main_path_fraction"))
     saved, up = paired(runs)
-    out = {"main_share": rule.fmt(predicted_saving(cfg["depth"], 1.0), 0, " %"), "epochs": str(cfg["epochs"]),
+    out = {"main_share": rule.fmt(predicted_saving(cfg, 1.0), 0, " %"), "epochs": str(cfg["epochs"]),
            "paper_error_half": f"+{rule.fmt(PAPER_ERROR_HALF, 1)} points", **_cifar.precision_facts(result)}
     for p in errors:
         key = f"p{p:g}".replace(".", "_")
@@ -209,9 +237,9 @@ def facts(result: dict) -> dict[str, str]:
             out[f"{name}_{key}"] = f"{rule.fmt(e, 1, ' %')} after {rule.fmt(t, 1)} min"
         if p > 0:
             out[f"saving_{key}"] = rule.mean_sd(saved[p].values(), 1, " %")
-            out[f"predicted_{key}"] = rule.fmt(predicted_saving(cfg["depth"], p), 1, " %")
+            out[f"predicted_{key}"] = rule.fmt(predicted_saving(cfg, p), 1, " %")
             out[f"increase_{key}"] = rule.mean_sd(up[p].values(), 1, " points")
-            ratio = {s: v / predicted_saving(cfg["depth"], p) for s, v in saved[p].items()}
+            ratio = {s: v / predicted_saving(cfg, p) for s, v in saved[p].items()}
             out[f"ratio_{key}"] = ", ".join(rule.fmt(ratio[s], 2) for s in sorted(ratio))
             out[f"baseline_at_end_{key}"] = rule.mean_sd(baseline_error_at(runs, p).values(), 1, " %")
     return out
@@ -231,7 +259,7 @@ def figure(result: dict):
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(13, 4.0))
     x, base = np.arange(len(ps)), np.mean(list(times[0.0].values()))
     ax.bar(x, [np.mean(list(times[p].values())) for p in ps], color=[colors[p] for p in ps], label="measured (mean over seeds)")
-    ax.scatter(x, [base * (1 - predicted_saving(cfg["depth"], p) / 100) for p in ps], marker="_", s=900, color="k", zorder=3,
+    ax.scatter(x, [base * (1 - predicted_saving(cfg, p) / 100) for p in ps], marker="_", s=900, color="k", zorder=3,
                label="predicted from multiply-accumulates")
     ax.set_xticks(x, [arm_of(p) for p in ps])
     ax.set_ylabel("training seconds per epoch")
@@ -252,7 +280,7 @@ def figure(result: dict):
     cx.set(xlabel=f"training wall time (minutes, {threads} thread{'s' if threads != 1 else ''})", ylabel="test error (%)")
     cx.set_title("(c) test error against training time", fontsize=9)
     cx.legend(fontsize=8)
-    fig.suptitle(f"Depth dropout, ResNet-{cfg['depth']} by the fast recipe, {data.CIFAR10_JPEG_NOTE}, "
+    fig.suptitle(f"Depth dropout, {net_name(cfg)} by the fast recipe, {data.CIFAR10_JPEG_NOTE}, "
                  f"{cfg['train_size'] or 50_000 - cfg['val_size']:,} training images, {cfg['epochs']} epochs "
                  f"({result['profile']} profile)", fontsize=10)
     fig.tight_layout()
@@ -270,7 +298,7 @@ def table(result: dict) -> pd.DataFrame:
     for p, errs in by_p(runs, "test_error").items():
         rows.append({"setting": f"ours, {arm_of(p)}",
                      "training time saved (%)": rule.mean_sd(saved[p].values(), 1) if p else "",
-                     "predicted from MACs (%)": rule.fmt(predicted_saving(cfg["depth"], p), 1),
+                     "predicted from MACs (%)": rule.fmt(predicted_saving(cfg, p), 1),
                      "test error (%)": rule.mean_sd(errs.values()),
                      "change (points)": rule.mean_sd(up[p].values()) if p else ""})
     return pd.DataFrame(rows).set_index("setting")
