@@ -37,8 +37,9 @@ DATASETS = ("cifar10",)  # the data mirror's folders its units read
 
 
 class Config(_cifar.FastTraining.with_defaults(eval_every=2), Spec):
-    net: Literal["fast", "resnet"] = Field("fast", description="fast: the residual fast net (models.DepthDropoutFastNet); "
-                                                               "resnet: He et al.'s CIFAR ResNet (models.DepthDropoutResNet)")
+    net: Literal["fast", "resnet"] = Field(
+        "fast", description="fast: the residual fast net (models.DepthDropoutFastNet); "
+                            "resnet: He et al.'s CIFAR ResNet (models.DepthDropoutResNet)")
     widths: list[PositiveInt] = Field([32, 64, 64], description="net 'fast': channels of its stages, one to four")
     blocks: PositiveInt = Field(1, description="net 'fast': depth-dropout blocks per stage")
     depth: _cifar.ResNetDepth = Field(20, description="net 'resnet': its layers, 6k + 2 (He et al. 2016, 4.2), "
@@ -63,7 +64,7 @@ PROFILES = {
     # cpu: sized to fit 90 min on 2 cores of an AVX2-only CPU (fp32; bf16 is emulated there). One SGD step of 128
     # images, 2 threads, default layout, on an AVX-512 CPU with native bf16, fp32 (bf16): this net 133 (73) ms at
     # p = 0 and 127 (66) ms at p = 0.5; ResNet-20 246 (147) and 189 (126) ms. AVX2 CPUs take 2.2-2.6x the fp32
-    # time, so 6 epochs x 3 arms x 2 seeds of this net are 70-87 min there (18 min in bf16 on the AVX-512 CPU),
+    # time, so 6 epochs x 3 arms x 2 seeds of this net are 70-87 min there (18 min in bf16 on that AVX-512 CPU),
     # where the 8 epochs of ResNet-20 run before took 45 min on it and some 3 h on AVX2. Probed at p = 0 (seed 0, bf16): 16.1 %
     # test error after 6 epochs with one block a stage, 18.9 % after 5 with two (the most that fit).
     "cpu": {"seeds": 2},
@@ -111,7 +112,8 @@ def net_name(config: dict) -> str:
     """The net in words, for titles and prose."""
     if config["net"] == "resnet":
         return f"ResNet-{config['depth']}"
-    return f"residual fast net ({'/'.join(map(str, config['widths']))} channels, {config['blocks']} block{'s' if config['blocks'] > 1 else ''} a stage)"
+    blocks = config["blocks"]
+    return f"residual fast net ({'/'.join(map(str, config['widths']))} channels, {blocks} block{'s' * (blocks > 1)} a stage)"
 
 
 def mac_counts(config: dict) -> dict[str, int]:
@@ -226,6 +228,9 @@ def facts(result: dict) -> dict[str, str]:
     errors, loss, main = (by_p(runs, k) for k in ("test_error", "train_loss", "main_path_fraction"))
     saved, up = paired(runs)
     out = {"main_share": rule.fmt(predicted_saving(cfg, 1.0), 0, " %"), "epochs": str(cfg["epochs"]),
+           "resnet_main_share": rule.fmt(predicted_saving({**cfg, "net": "resnet"}, 1.0), 0, " %"),
+           "resnet_depth": str(cfg["depth"]), "net": net_name(cfg),
+           "parameters": rule.fmt(sum(t.numel() for t in model(cfg, 0.0).parameters()) / 1e6, 2, " M"),
            "paper_error_half": f"+{rule.fmt(PAPER_ERROR_HALF, 1)} points", **_cifar.precision_facts(result)}
     for p in errors:
         key = f"p{p:g}".replace(".", "_")
