@@ -156,13 +156,17 @@ PROFILES = {
     # alone, on 2 AVX-512 threads: the MLP on 5,000 images for 20 epochs fits them exactly, 0 % training error against
     # 4.5 % held out; the conv net on 2,500 images for 20 epochs reaches 1.5 % against 32.5 %, where 4,000 images for
     # 10 epochs still left 18 % on its own training images; the LSTM on 20,000 tokens for 7 epochs reaches a training
-    # perplexity of 203 against 721 on validation). Sized for the slower CPUs: a first run at 40, 15 and 10 epochs took
-    # 47 minutes here, about 2.6x that on AVX2-only CPUs (fp32 there, where the conv net trains in bf16 here); this one
-    # should take about 27 minutes here and 75 there. DropConnect's per-example masks cost 7x dropout, so its grid is
-    # its paper's p alone.
+    # perplexity of 203 against 721 on validation). Sized for the slower CPUs: AVX2-only CPUs train the MLP and the
+    # LSTM in fp32 about 3.1x slower than the AVX-512 Xeon of these runs, and the conv net in fp32 (not bf16, emulated
+    # there) 2.2-3.0x slower than that Xeon does in fp32, which is about 1.9x its bf16 time. A first run at 40, 15 and
+    # 10 epochs took 47 minutes on the Xeon; a second, with the conv net on 2,500 images (kept in results/atlas/archive),
+    # 27 minutes (MLP 6.9, conv net 11.6 in bf16 of which 3.2 evaluating, LSTM 8.5), some 95-115 minutes on AVX2. On
+    # 1,250 images, with the validation split scored once, at the end, the conv net's part falls to about 6.6 minutes:
+    # about 22 minutes on the Xeon, some 75-86 on AVX2. DropConnect's per-example masks cost 7x dropout, so its grid
+    # is its paper's p alone.
     "cpu": {"seeds": 3, "grids": {"mlp": {"dropconnect": [0.5]}},
             "mlp": {"train_size": 5000, "val_size": 5000, "epochs": 20},
-            "conv": {"train_size": 2500, "epochs": 20, "eval_every": 10},
+            "conv": {"train_size": 1250, "epochs": 20, "eval_every": 20},
             "rnn": {"train_size": 20_000, "val_size": 10_000, "batch_size": 10, "epochs": 7}},
     "paper": {"seeds": 5, "select_seeds": 2, "mlp": {"epochs": 100}, "conv": {"train_size": None, "epochs": 50},
               "rnn": {"hidden": 650, "train_size": None, "val_size": None, "epochs": 39, "lr_decay_start": 6 / 39,
