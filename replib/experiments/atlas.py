@@ -161,9 +161,10 @@ PROFILES = {
     # there) 2.2-3.0x slower than that Xeon does in fp32, which is about 1.9x its bf16 time. A first run at 40, 15 and
     # 10 epochs took 47 minutes on the Xeon; a second, with the conv net on 2,500 images (kept in results/atlas/archive),
     # 27 minutes (MLP 6.9, conv net 11.6 in bf16 of which 3.2 evaluating, LSTM 8.5), some 95-115 minutes on AVX2. On
-    # 1,250 images, with the validation split scored once, at the end, the conv net's part falls to about 6.6 minutes:
-    # about 22 minutes on the Xeon, some 75-86 on AVX2. DropConnect's per-example masks cost 7x dropout, so its grid
-    # is its paper's p alone.
+    # 1,250 images, with the validation split scored once, at the end, the conv net's part should fall to about 6.6
+    # minutes: about 22 minutes on that Xeon, some 75-86 on AVX2. (The run took 31.5 minutes on a Xeon of the same
+    # model that trained the unchanged MLP and LSTM nets, bit for bit the same, 1.3x and 1.6x slower.) DropConnect's
+    # per-example masks cost 7x dropout, so its grid is its paper's p alone.
     "cpu": {"seeds": 3, "grids": {"mlp": {"dropconnect": [0.5]}},
             "mlp": {"train_size": 5000, "val_size": 5000, "epochs": 20},
             "conv": {"train_size": 1250, "epochs": 20, "eval_every": 20},
