@@ -113,6 +113,7 @@ def test_residual_fast_net_at_p_zero_is_deterministic_in_training_and_has_the_fa
     torch.manual_seed(0)
     net, x = DepthDropoutFastNet((4, 8), blocks=1, p=0.0).train(), torch.randn(5, 3, 32, 32)
     assert torch.equal(net(x), net(x))  # no gate drawn: batch statistics alone, the same batch twice
+    assert all(b.main_images == 5 for b in net.modules() if isinstance(b, DepthDropoutBlock))  # nothing skipped
     assert net(x).shape == (5, 10)
     torch.manual_seed(0)
     fast = FastCifarNet((4, 8), depth=3)

@@ -14,11 +14,12 @@ training takes ``1 - p * share`` of the baseline's time, ``share`` the main path
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 import torch
-from typing import Literal
-
 from pydantic import Field, model_validator
 from torch import nn
 
@@ -101,11 +102,23 @@ def p_of(arm: str) -> float:
     return float(arm.split("=", 1)[1])
 
 
+def net_key(config: dict) -> tuple:
+    """The settings that make ``config``'s net, and only those: ``("resnet", depth)`` or ``("fast", widths, blocks)``."""
+    if config["net"] == "resnet":
+        return "resnet", config["depth"]
+    return "fast", tuple(config["widths"]), config["blocks"]
+
+
 def model(config: dict, p: float) -> nn.Module:
     """The residual net ``config`` names, every block skipping its main path with probability ``p``."""
-    if config["net"] == "resnet":
-        return DepthDropoutResNet(config["depth"], p=p)
-    return DepthDropoutFastNet(config["widths"], config["blocks"], p=p)
+    return _model(net_key(config), p)
+
+
+def _model(key: tuple, p: float) -> nn.Module:
+    """The net a :func:`net_key` names, at skip probability ``p``."""
+    if key[0] == "resnet":
+        return DepthDropoutResNet(key[1], p=p)
+    return DepthDropoutFastNet(key[1], key[2], p=p)
 
 
 def net_name(config: dict) -> str:
@@ -118,7 +131,13 @@ def net_name(config: dict) -> str:
 
 def mac_counts(config: dict) -> dict[str, int]:
     """Multiply-accumulates per 32x32 image of ``config``'s net (:func:`model`): main paths and everything else."""
-    net = model(config, 0.0).eval()
+    return dict(_mac_counts(net_key(config)))
+
+
+@lru_cache(maxsize=None)
+def _mac_counts(key: tuple) -> tuple[tuple[str, int], ...]:
+    """:func:`mac_counts` of the net ``key`` names, counted once per process (a forward pass with hooks)."""
+    net = _model(key, 0.0).eval()
     counts = {"main": 0, "other": 0}
 
     def hook(name):
@@ -136,7 +155,7 @@ def mac_counts(config: dict) -> dict[str, int]:
         net(torch.zeros(1, 3, 32, 32))
     for h in handles:
         h.remove()
-    return counts
+    return tuple(counts.items())
 
 
 def predicted_saving(config: dict, p: float) -> float:
@@ -159,8 +178,7 @@ def run_one(config: dict, arm: str, seed: int, progress: bool = True) -> dict:
             images[0] += inputs[0].shape[0]
 
     hooks = [b.register_forward_hook(count) for b in net.modules() if isinstance(b, DepthDropoutBlock)]
-    key = (config["net"], config["depth"], tuple(config["widths"]), config["blocks"])
-    chosen = _cifar.precision_once(lambda: model(config, 0.0), key, config)  # the baseline's for every p: timings compare
+    chosen = _cifar.precision_once(lambda: model(config, 0.0), net_key(config), config)  # the baseline's for every p: timings compare
     curves = _cifar.fast_train(net, config, seed, precision=chosen["precision"], monitor="test", progress=progress,
                                desc=f"{arm} seed {seed}")
     for h in hooks:
