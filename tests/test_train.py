@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -217,6 +219,26 @@ def test_fit_regression_stops_at_the_first_reading_below_the_target_and_reads_wi
 def test_fit_regression_without_a_target_runs_every_iteration_and_reads_after_the_last():
     _, _, _, curves = _line_regression(target_rmse=None, iterations=120)
     assert curves["check_iteration"] == [50, 100, 120] and curves["iteration"] == [100]
+
+
+def test_fit_regression_takes_the_steps_of_a_plain_adam_loop_with_the_same_dropout_masks():
+    """A dense reference: PyTorch's unfused Adam, L2 weight decay, squared error, one fresh mask per step."""
+    torch.manual_seed(3)
+    x, y = torch.randn(40, 2), torch.randn(40, 1)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(32, 1))
+    initial, reference = copy.deepcopy(model), copy.deepcopy(model)
+    torch.manual_seed(4)
+    fit_regression(model, x, y, iterations=30, lr=0.01, weight_decay=0.01, check_every=1000, progress=False)
+    torch.manual_seed(4)
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.01, weight_decay=0.01, foreach=False)
+    for _ in range(30):
+        loss = (reference(x) - y).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    for ours, theirs, before in zip(model.parameters(), reference.parameters(), initial.parameters()):
+        assert (theirs - before).abs().max() > 0.005  # every parameter moved (Adam: about 0.01 a step at most)
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
 def test_fit_regression_rejects_a_target_that_is_not_positive():
