@@ -324,6 +324,23 @@ class DepthDropoutResNet(ResNet):
         return f"p={self.p}"
 
 
+def check_fast_widths(widths: Sequence[int], unit: str = "stages") -> list[int]:
+    """``widths`` of the fast nets (:class:`FastCifarNet`, :class:`DepthDropoutFastNet`) as a list, or a clear error.
+
+    One to four positive ints: their 2x2 patch stem leaves 31 pixels and each stage halves them (rounding down),
+    so a fifth would have none. ``unit`` names a stage in the error ("blocks" for :class:`FastCifarNet`).
+    """
+    widths = [check_positive_int(w, "widths") for w in widths]
+    if not 1 <= len(widths) <= 4:
+        raise ValueError(f"widths must name one to four {unit} (each halves the image), got {widths!r}")
+    return widths
+
+
+def _patch_stem(maps: int) -> nn.Sequential:
+    """The fast nets' stem: a 2x2 convolution over every 2x2 patch (no padding: 32 -> 31 pixels), GELU."""
+    return nn.Sequential(nn.Conv2d(3, check_positive_int(maps, "stem"), 2, bias=False), nn.GELU())
+
+
 class FastCifarNet(nn.Module):
     """A small CIFAR-10 net in the style of the public fast-training recipes (Page 2018, "How to train your
     ResNet"; Jordan 2024, "airbench"): built to reach high accuracy in few epochs, not to follow a paper.
@@ -343,14 +360,10 @@ class FastCifarNet(nn.Module):
     def __init__(self, widths: Sequence[int] = (32, 64, 64), depth: int = 2, stem: int = 24, num_classes: int = 10,
                  scale: float = 1.0, dropout: str = "none", p: float = 0.0, pool_dropout: float = 0.0) -> None:
         super().__init__()
-        widths = [check_positive_int(w, "widths") for w in widths]
+        widths = check_fast_widths(widths, "blocks")
         pool_dropout = check_probability(pool_dropout, "pool_dropout")
-        if not widths:
-            raise ValueError("widths must name at least one block's width, got []")
-        depth, stem = check_positive_int(depth, "depth"), check_positive_int(stem, "stem")
-        if 31 >> len(widths) < 1:  # the stem leaves 31 pixels, each block halves them (rounding down)
-            raise ValueError(f"at most 4 blocks fit a 32x32 image (each halves it), got {len(widths)}")
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, 2, bias=False), nn.GELU())
+        depth = check_positive_int(depth, "depth")
+        self.stem = _patch_stem(stem)
         blocks, channels = [], stem
         for width in widths:
             conv = nn.Conv2d(channels, width, 3, padding=1, bias=False)
@@ -387,12 +400,9 @@ class DepthDropoutFastNet(nn.Module):
     def __init__(self, widths: Sequence[int] = (32, 64, 64), blocks: int = 1, p: float = 0.5, stem: int = 24,
                  num_classes: int = 10) -> None:
         super().__init__()
-        widths = [check_positive_int(w, "widths") for w in widths]
-        if not 1 <= len(widths) <= 4:  # the stem leaves 31 pixels, each stage halves them (rounding down)
-            raise ValueError(f"widths must name one to four stages (each halves the image), got {widths!r}")
-        blocks, stem = check_positive_int(blocks, "blocks"), check_positive_int(stem, "stem")
+        widths, blocks = check_fast_widths(widths), check_positive_int(blocks, "blocks")
         self.p = check_probability(p)
-        self.stem = nn.Sequential(nn.Conv2d(3, stem, 2, bias=False), nn.GELU())
+        self.stem = _patch_stem(stem)
         stages, channels = [], stem
         for width in widths:
             stages.append(nn.Sequential(

@@ -21,8 +21,8 @@ def test_fast_net_maps_cifar_images_to_logits_at_every_depth_and_width():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"widths": []}, r"widths must name at least one block's width, got \[\]"),
-    ({"widths": [8] * 5}, r"at most 4 blocks fit a 32x32 image \(each halves it\), got 5"),
+    ({"widths": []}, r"widths must name one to four blocks \(each halves the image\), got \[\]"),
+    ({"widths": [8] * 5}, r"widths must name one to four blocks \(each halves the image\), got \[8, 8, 8, 8, 8\]"),
     ({"depth": 0}, r"depth"), ({"widths": [8, 0]}, r"widths"),
 ])
 def test_fast_net_rejects_bad_shapes(kwargs, match):

@@ -43,8 +43,7 @@ class Config(_cifar.FastTraining.with_defaults(train_size=10_000, val_size=5000,
             raise ValueError(f"lengths must rise from 0 (the baseline) through two patch lengths or more, got {self.lengths!r}")
         if self.val_size < 1:
             raise ValueError(f"val_size must be >= 1: the sweep chooses the length on it, got {self.val_size!r}")
-        if not 1 <= len(self.widths) <= 4:
-            raise ValueError(f"widths must name one to four blocks (each halves the image), got {self.widths!r}")
+        models.check_fast_widths(self.widths, "blocks")
         return self
 
 

@@ -27,7 +27,7 @@ from .. import claims as rule
 from .. import data, plotting
 from .._validate import DropProbability, PositiveInt, Spec
 from ..methods import DepthDropoutBlock
-from ..models import DepthDropoutFastNet, DepthDropoutResNet
+from ..models import DepthDropoutFastNet, DepthDropoutResNet, check_fast_widths
 from . import _cifar
 
 PAPER = "guo2016"
@@ -54,8 +54,7 @@ class Config(_cifar.FastTraining.with_defaults(eval_every=2), Spec):
     def _baseline(self):
         if 0.0 not in self.sweep_p:
             raise ValueError(f"sweep_p must include 0 (the baseline), got {self.sweep_p!r}")
-        if not 1 <= len(self.widths) <= 4:
-            raise ValueError(f"widths must name one to four stages (each halves the image), got {self.widths!r}")
+        check_fast_widths(self.widths)
         return self
 
 
