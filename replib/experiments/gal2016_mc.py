@@ -82,6 +82,7 @@ PROFILES = {
     # in the 60,000-step run (archived), 15 ms on a slower AVX-512 session whose MLP benchmark trained 11.4k
     # examples/s against 5.8k on AVX2; fused Adam cuts it by 2.3 ms. At about 25 ms a step on AVX2, the 166,000 steps
     # that run took come to some 70 minutes and the LeNets to 5; with every TanH net at the 50,000-step cap, 87.
+    # This profile's run took 32.5 minutes on that slower session (12.1 ms a step): about 64 on AVX2.
     "cpu": {"co2": {"iterations": 50_000, "target_rmse": 0.3, "lr": 3e-4}, "seeds": 3},
     "paper": {"co2": {"hidden": [1024] * 5, "iterations": 1_000_000, "mc_samples": 1000}, "digits": {"epochs": 20},
               "seeds": 5},
