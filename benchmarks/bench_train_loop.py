@@ -78,13 +78,10 @@ def compare(name: str, bare, ours, amount: int, unit: str, args, started, load, 
     })
 
 
-def main() -> None:
-    parser = common_parser(__doc__, repeats=3)
-    parser.add_argument("--examples", type=int, default=20_000, help="training examples per epoch")
-    parser.add_argument("--tokens", type=int, default=14_000, help="training tokens per epoch of the sequence model")
-    args = parser.parse_args()
-    started, load = begin(args)
-    train = (torch.rand(args.examples, 784), torch.randint(0, 10, (args.examples,)))
+def mlp_epochs(examples: int):
+    """The classifier's epoch through ``fit`` and through :func:`bare_loop`, on random MNIST-sized data:
+    ``(ours, bare, what)``, two callables that train a fresh copy of the same net, and what they do in words."""
+    train = (torch.rand(examples, 784), torch.randint(0, 10, (examples,)))
     test = (torch.rand(10_000, 784), torch.randint(0, 10, (10_000,)))
     template = MLP([784, 800, 800, 10], "relu", p_input=0.0, p_hidden=0.5)
     settings = dict(epochs=1, batch_size=100, lr=0.1, momentum=0.9, max_norm=15**0.5)
@@ -100,9 +97,19 @@ def main() -> None:
     def bare():
         bare_loop(copy.deepcopy(template), train, test, **settings)
 
+    return ours, bare, (f"one epoch of {examples} examples + evaluation on 10,000, 784-800-800-10 ReLU MLP, "
+                        "dropout 0.5, max-norm, batch 100")
+
+
+def main() -> None:
+    parser = common_parser(__doc__, repeats=3)
+    parser.add_argument("--examples", type=int, default=20_000, help="training examples per epoch")
+    parser.add_argument("--tokens", type=int, default=14_000, help="training tokens per epoch of the sequence model")
+    args = parser.parse_args()
+    started, load = begin(args)
+    ours, bare, what = mlp_epochs(args.examples)
     compare("train_loop", bare, ours, args.examples, "examples", args, started, load,
-            what=f"one epoch of {args.examples} examples + evaluation on 10,000, 784-800-800-10 ReLU MLP, dropout 0.5, "
-                 f"max-norm, batch 100; median of {args.repeats} interleaved repeats")
+            what=f"{what}; median of {args.repeats} interleaved repeats")
     sequence_benchmark(args)
 
 
@@ -121,9 +128,10 @@ def bare_sequence_loop(model, stream, bptt, lr, clip):
         optimizer.step()
 
 
-def sequence_benchmark(args) -> None:
-    started, load = begin(args)
-    vocab, tokens, bptt, lr, clip = 10_000, args.tokens, 35, 1.0, 5.0
+def sequence_epochs(tokens: int):
+    """The PTB chapter's LSTM, one epoch of truncated BPTT through ``fit`` and through :func:`bare_sequence_loop`
+    on random tokens: ``(ours, bare, what)`` as :func:`mlp_epochs`."""
+    vocab, bptt, lr, clip = 10_000, 35, 1.0, 5.0
     stream = batchify(torch.randint(0, vocab, (tokens,)), 20)
     template = VariationalLSTM(vocab, 200, 2, mode="variational", p_input=0.3, p_output=0.3, p_recurrent=0.3,
                                p_embedding=0.1)
@@ -138,10 +146,15 @@ def sequence_benchmark(args) -> None:
     def bare():
         bare_sequence_loop(copy.deepcopy(template), stream, bptt, lr, clip)
 
-    compare("train_loop_sequence", bare, ours, tokens, "tokens", args, started, load,
-            what=f"one epoch of {tokens} random tokens in 20 streams, 2x200 variational LSTM (p 0.3, embedding 0.1), "
-                 f"vocabulary 10,000, truncated BPTT over 35 steps, clipping at 5; median of {args.repeats} interleaved "
-                 "repeats")
+    return ours, bare, (f"one epoch of {tokens} random tokens in 20 streams, 2x200 variational LSTM (p 0.3, "
+                        "embedding 0.1), vocabulary 10,000, truncated BPTT over 35 steps, clipping at 5")
+
+
+def sequence_benchmark(args) -> None:
+    started, load = begin(args)
+    ours, bare, what = sequence_epochs(args.tokens)
+    compare("train_loop_sequence", bare, ours, args.tokens, "tokens", args, started, load,
+            what=f"{what}; median of {args.repeats} interleaved repeats")
 
 
 if __name__ == "__main__":

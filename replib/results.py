@@ -290,9 +290,9 @@ def cpu_flags() -> frozenset[str]:
     return frozenset((_cpuinfo("flags") or "").split())
 
 
-# Environment variables that hold torch's and oneDNN's kernels below what the CPU offers (for example AVX2 kernels
-# on an AVX-512 CPU, to stand in for an AVX2-only machine); recorded with the hardware whenever set.
-ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+# Environment variables that hold torch's, oneDNN's and MKL's kernels below what the CPU offers (for example AVX2
+# kernels on an AVX-512 CPU, to stand in for an AVX2-only machine); recorded with the hardware whenever set.
+ISA_LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 def hardware(device: str) -> dict:
