@@ -33,8 +33,8 @@ MODELS = {"mlp": ("avx2_kernels", "examples", mlp_epochs), "sequence": ("avx2_ke
 
 
 def child(model: str, amount: int, threads: int, seed: int) -> None:
-    """In a fresh process: one warm-up and one timed epoch of ``model``; print the timed seconds and torch's
-    vector kernels as JSON."""
+    """In a fresh process: one warm-up and one timed epoch of ``model``; print the timed seconds, torch's vector
+    kernels and what the epoch does as JSON."""
     import torch
 
     from replib.train import flush_denormals
@@ -42,11 +42,11 @@ def child(model: str, amount: int, threads: int, seed: int) -> None:
     flush_denormals()
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
-    ours, _, _ = MODELS[model][2](amount)
+    ours, _, what = MODELS[model][2](amount)
     ours()
     tic = time.perf_counter()
     ours()
-    print(json.dumps({"seconds": time.perf_counter() - tic,
+    print(json.dumps({"seconds": time.perf_counter() - tic, "what": what,
                       "capability": torch.backends.cpu.get_cpu_capability()}))
 
 
@@ -60,7 +60,7 @@ def timed(model: str, amount: int, args, limits: dict[str, str]) -> dict:
 
 
 def measure(model: str, amount: int, args) -> None:
-    name, unit, epochs = MODELS[model]
+    name, unit, _ = MODELS[model]
     started, load = begin(args)
     tic = time.perf_counter()
     runs: dict[str, list[dict]] = {"all kernels": [], "AVX2 kernels": []}
@@ -73,7 +73,7 @@ def measure(model: str, amount: int, args) -> None:
         print(f"{name} {key:>13}: {amount / t:9.0f} training {unit}/s ({runs[key][0]['capability']})")
     print(f"{name}: time with AVX2 kernels / with all of this CPU's: {ratio:.3f}")
     write(name, config=vars(args), seed=args.seed, started=started, load_at_start=load, body={
-        "what": f"{epochs(amount)[2]}, through fit; median of {args.repeats} alternating pairs of processes",
+        "what": f"{runs['all kernels'][0]['what']}, through fit; median of {args.repeats} alternating pairs of processes",
         f"{unit}_per_second": {key: round(amount / t, 1) for key, t in seconds.items()},
         "capability": {key: rs[0]["capability"] for key, rs in runs.items()}, "avx2_limits": AVX2_LIMITS,
         "slowdown_avx2_kernels": round(ratio, 4), "wall_seconds": time.perf_counter() - tic,

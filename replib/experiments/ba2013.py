@@ -78,8 +78,8 @@ PROFILES = {
     "smoke": {"hidden": [64, 64], "standout": [{"alpha": 1.0, "beta": 0.0}], "lrs": [0.1, 0.03], "epochs": 2,
               "select_epochs": 1, "train_size": 3000, "val_size": 1000, "test_size": 1000, "seeds": 1},
     # cpu: 12 selection runs x 8 epochs on 50,000 images, then 2 arms x 3 seeds x 60 epochs on 60,000: 27 minutes
-    # on an AVX-512 CPU. On 2 cores of a CPU with AVX2 only the MLP benchmark trains at most 2.7x slower than on
-    # the fastest AVX-512 session measured (5.8k examples/s against 16.7k): at most about 75 minutes there.
+    # on an AVX-512 CPU. On 2 cores of a CPU with AVX2 only the MLP benchmark trains at most 2.9x slower than on
+    # the fastest AVX-512 session measured (5.8k examples/s against 16.7k): at most about 78 minutes there.
     "cpu": {"seeds": 3},
     "paper": {"epochs": 200, "select_epochs": 20, "seeds": 5},
 }

@@ -95,12 +95,12 @@ PROFILES = {
     "smoke": {"hidden": [16, 16], "bptt": 10, "batch_size": 8, "epochs": 1, "mc_samples": 3, "mc_tokens": 50,
               "train_size": 4000, "val_size": 1000, "test_size": 1000, "seeds": 1},
     # 7 epochs: sized for 2 cores of a CPU with AVX2 only. The archived 10-epoch run took 41 minutes on an
-    # AVX-512 session whose MLP benchmark trained about 2.7 times as fast as such a CPU (16.7k examples/s against
-    # 5.8k); if the LSTM slows down as much (not timed there), 7 epochs x 3 seeds x 2 arms take about 80 minutes.
+    # AVX-512 session whose MLP benchmark trained about 2.9 times as fast as such a CPU (16.7k examples/s against
+    # 5.8k); if the LSTM slows down as much (not timed there), 7 epochs x 3 seeds x 2 arms take about 87 minutes.
     # The instructions alone cost the two alike: with AVX2 kernels on an AVX-512 CPU an LSTM epoch took 1.15x its
     # time and an MLP epoch 1.23x (results/benchmarks/avx2_kernels_sequence.json, avx2_kernels.json).
     # The 7-epoch run took 36 minutes on a slower AVX-512 session (epochs 1.25x as long: 30 at the first one's
-    # speed), which agrees: the AVX2 estimate scales the faster session's time, the one the 2.7x was measured at.
+    # speed), which agrees: the AVX2 estimate scales the faster session's time, the one the 2.9x was measured at.
     "cpu": {"epochs": 7, "seeds": 3},
     "paper": {"hidden": [650, 650], "epochs": 39, "lr_decay_start": 6 / 39, "lr_decay": 1 / 1.2, "init_scale": 0.05,
               "p": 0.5, "p_embedding": 0.2, "mc_tokens": None, "train_size": None, "seeds": 5},
