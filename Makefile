@@ -36,7 +36,7 @@ bench: $(INSTALLED)
 	cd benchmarks && ../$(BIN)/python bench_dropout.py && ../$(BIN)/python bench_train_loop.py && ../$(BIN)/python bench_dropconnect.py \
 		&& ../$(BIN)/python bench_depth_dropout.py \
 		&& ../$(BIN)/python bench_ensemble.py && ../$(BIN)/python bench_drop_path.py && ../$(BIN)/python bench_fast_cifar.py \
-		&& ../$(BIN)/python bench_isa.py
+		&& ../$(BIN)/python bench_isa.py && ../$(BIN)/python bench_regression.py
 
 clean:
 	rm -rf _build

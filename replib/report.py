@@ -284,7 +284,8 @@ RATIOS = {"speedup_vs_nn_dropout": "nn.Dropout's time / ours",
           "speedup_p0.5_vs_p0_at_1_thread": "step time at p = 0 / at p = 0.5 (1 thread)",
           "speedup_ray_over_in_process": "a run's time in process / on Ray (2 tasks x 1 thread)",
           "speedup_skip_over_mask_multiply": "drop path's step time, mask multiply / skipping the branch",
-          "slowdown_avx2_kernels": "time with AVX2 kernels / with all of the CPU's"}
+          "slowdown_avx2_kernels": "time with AVX2 kernels / with all of the CPU's",
+          "speedup_fit_regression_over_bare": "bare loop's time (default Adam) / fit_regression's"}
 MEASURES = {"microseconds_per_call": "µs per call", "examples_per_second": "examples per s",
             "tokens_per_second": "tokens per s", "milliseconds_per_step": "ms per step",
             "model_examples_per_second": "model-examples per s", "seconds": "seconds"}

@@ -157,12 +157,13 @@ PROFILES = {
     # 4.5 % held out; the conv net on 2,500 images for 20 epochs reaches 1.5 % against 32.5 %, where 4,000 images for
     # 10 epochs still left 18 % on its own training images; the LSTM on 20,000 tokens for 7 epochs reaches a training
     # perplexity of 203 against 721 on validation). Sized for the slower CPUs: AVX2-only CPUs train the MLP and the
-    # LSTM in fp32 about 3.1x slower than the AVX-512 Xeon of these runs, and the conv net in fp32 (not bf16, emulated
+    # LSTM in fp32 about 2.9x slower than the fastest session of the AVX-512 Xeon of these runs (MLP 16.7k examples/s,
+    # results/benchmarks/train_loop.json, against 5.8k measured on AVX2), and the conv net in fp32 (not bf16, emulated
     # there) 2.2-3.0x slower than that Xeon does in fp32, which is about 1.9x its bf16 time. A first run at 40, 15 and
     # 10 epochs took 47 minutes on the Xeon; a second, with the conv net on 2,500 images (kept in results/atlas/archive),
-    # 27 minutes (MLP 6.9, conv net 11.6 in bf16 of which 3.2 evaluating, LSTM 8.5), some 95-115 minutes on AVX2. On
+    # 27 minutes (MLP 6.9, conv net 11.6 in bf16 of which 3.2 evaluating, LSTM 8.5), some 93-111 minutes on AVX2. On
     # 1,250 images, with the validation split scored once, at the end, the conv net's part should fall to about 6.6
-    # minutes: about 22 minutes on that Xeon, some 75-86 on AVX2. (The run took 31.5 minutes on a Xeon of the same
+    # minutes: about 22 minutes on that Xeon, some 72-82 on AVX2. (The run took 31.5 minutes on a Xeon of the same
     # model that trained the unchanged MLP and LSTM nets, bit for bit the same, 1.3x and 1.6x slower.) DropConnect's
     # per-example masks cost 7x dropout, so its grid is its paper's p alone.
     "cpu": {"seeds": 3, "grids": {"mlp": {"dropconnect": [0.5]}},
