@@ -78,11 +78,11 @@ class Config(Spec):
 PROFILES = {
     "smoke": {"co2": {"hidden": [32, 32], "iterations": 200, "mc_samples": 20}, "gp": {"steps": 20},
               "digits": {"epochs": 1, "mc_samples": 20, "train_size": 2000}, "seeds": 1},
-    # Sized for 2 cores of a CPU with AVX2 only. The time is the CO2 nets' full-batch steps: a 4x512 step took 11 ms
-    # in the 60,000-step run (archived), 15 ms on a slower AVX-512 session whose MLP benchmark trained 11.4k
-    # examples/s against 5.8k on AVX2; fused Adam cuts it by 2.3 ms. At about 25 ms a step on AVX2, the 166,000 steps
-    # that run took come to some 70 minutes and the LeNets to 5; with every TanH net at the 50,000-step cap, 87.
-    # This profile's run took 32.5 minutes on that slower session (12.1 ms a step): about 64 on AVX2.
+    # Sized for 2 cores of a CPU with AVX2 only. The time is the CO2 nets' full-batch steps: a step of the 4x512 net
+    # took 10.5 ms on an AVX-512 session whose MLP epoch trained 13.7k examples/s in the same run
+    # (results/benchmarks/regression_loop.json), so about 25 ms where that epoch trains 5.8k (measured on AVX2).
+    # This profile's run took 152,000 steps, some 63 minutes at 25 ms, and its 3 LeNets about 5 more; with every
+    # TanH net at the 50,000-step cap, some 86. (It took 32.5 minutes on an AVX-512 session, 11.9 ms a step.)
     "cpu": {"co2": {"iterations": 50_000, "target_rmse": 0.3, "lr": 3e-4}, "seeds": 3},
     "paper": {"co2": {"hidden": [1024] * 5, "iterations": 1_000_000, "mc_samples": 1000}, "digits": {"epochs": 20},
               "seeds": 5},
