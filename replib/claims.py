@@ -35,6 +35,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 OUTCOMES = ("holds", "fails", "inconclusive")
+# An outcome as the predicate of a sentence whose subject is the claim: "the claim holds", "... is inconclusive".
+OUTCOME_PREDICATES = {"holds": "holds", "fails": "fails", "inconclusive": "is inconclusive"}
 CONFIDENCE = 0.95
 
 VERDICTS = {

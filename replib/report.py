@@ -234,13 +234,15 @@ def glue_header(result: dict) -> None:
 def glue_facts(module: ModuleType, result: dict) -> dict[str, str]:
     """Glue every fact the chapter's prose quotes (``{glue:md}`name```), each computed from the result.
 
-    Every claim's outcome is glued too, as ``outcome_<claim id>``, and the BibTeX of the chapter's figures
-    (:func:`figure_bibtex`) as ``cite_figures``.
+    Every claim's outcome is glued too, as ``outcome_<claim id>`` (the word: "holds") and as
+    ``claim_<claim id>`` (the predicate, for "the claim ...": "holds", "is inconclusive"), and the BibTeX of the
+    chapter's figures (:func:`figure_bibtex`) as ``cite_figures``.
     """
     from IPython.display import Markdown
     from myst_nb import glue
 
-    facts = {**module.facts(result), **{f"outcome_{c['id']}": c["outcome"] for c in result["claims"]}}
+    facts = {**module.facts(result), **{f"outcome_{c['id']}": c["outcome"] for c in result["claims"]},
+             **{f"claim_{c['id']}": rule.OUTCOME_PREDICATES[c["outcome"]] for c in result["claims"]}}
     for name, text in facts.items():
         glue(name, Markdown(text), display=False)
     glue("cite_figures", Markdown(f"```bibtex\n{figure_bibtex(module, result)}\n```"), display=False)

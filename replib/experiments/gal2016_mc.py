@@ -94,11 +94,11 @@ PAPER_VALUES = [
      "where": "the authors' released data (shared/data/co2/co2_gal2016.npz)", "confirmed": True},
     {"id": "co2_net", "value": "4-5 hidden layers of 1024 units, dropout p 0.1 or 0.2, 10^6 iterations",
      "unit": "setup", "what": "networks of Figure 2",
-     "where": "Gal & Ghahramani 2016 (ICML), Figure 2 setup, as quoted in shared/PAPERS.md", "confirmed": False},
+     "where": "Gal & Ghahramani 2016 (ICML), Figure 2 setup; not read in the paper's text here", "confirmed": False},
     {"id": "fig4_class_sequence", "value": "1 -> 5 -> 7", "unit": "predicted class as the digit rotates",
      "what": "the class with the largest MC-averaged probability moves from 1 through 5 to 7, with very large "
              "uncertainty where it is 5",
-     "where": "Gal & Ghahramani 2016 (ICML), Figure 4, as quoted in shared/PAPERS.md", "confirmed": False},
+     "where": "Gal & Ghahramani 2016 (ICML), Figure 4; not read in the paper's text here", "confirmed": False},
 ]
 
 # The claims' thresholds, fixed before the first cpu run: a miss of more than one sd of the training targets; a ReLU
@@ -496,7 +496,7 @@ def table(result: dict) -> pd.DataFrame:
         act, these = arm.split()[1], _by_arm(runs, arm)
         add(f"{act}: training RMSE, dropout off (sd of the targets)", [r["metrics"]["train_rmse_standard"] for r in these],
             "" if co2["target_rmse"] is None else f"(our target: below {co2['target_rmse']:g})")
-        add(f"{act}: Adam steps taken", [r["metrics"]["iterations_run"] for r in these], "10^6 (SGD)", digits=0)
+        add(f"{act}: Adam steps taken", [r["metrics"]["iterations_run"] for r in these], "10^6 (SGD; unconfirmed)", digits=0)
         for key, where in (("mc_sd_on_training_inputs", "on the training inputs"), ("mc_sd_near", "first tenth of the grid"),
                            ("mc_sd_far", "last tenth of the grid")):
             add(f"{act}: MC sd, {where}", [r["metrics"][key] for r in these],

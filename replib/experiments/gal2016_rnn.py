@@ -360,6 +360,8 @@ def facts(result: dict) -> dict[str, str]:
         out["mc_second_last_passes"] = str(at[-2])
     return {**out, "epochs": str(config["epochs"]), "seeds": str(len(result["seeds"])),
             "last_lr": rule.fmt(runs[0]["curves"]["lr"][-1], 4),
+            "first_decayed_epoch": next((str(i) for i, lr in enumerate(runs[0]["curves"]["lr"], 1) if lr < config["lr"]),
+                                        "none (the run ends first)"),
             "naive_minus_variational_per_seed": rule.per_seed(rule.paired(ppl["naive"], ppl["variational"]), 1),
             "mc_minus_weight_averaging_per_seed": rule.per_seed(rule.paired(sub["variational_mc"], sub["variational"]), 1),
             "mc_gain_first_pass_per_seed": gain_at[at[0]], "mc_gain_20_per_seed": gain_at.get(20, "not measured"),
@@ -442,7 +444,8 @@ def table(result: dict) -> pd.DataFrame:
     paper = {(v["model"], v["arm"]): v["value"] for v in result["paper_values"]}
     labels = {**{a: ARM_LABELS[a] for a in ARMS if a in result["config"]["arms"]},
               "variational_mc": f"variational, MC averaging (paper: {PAPER_MC_SAMPLES} passes, ours: {result['config']['mc_samples']})"}
-    rows = [{"arm": label, "paper 2x650": paper.get(("medium", arm), ""), "paper 2x1500": paper.get(("large", arm), ""),
+    printed = {key: rule.fmt(value, 1) for key, value in paper.items()}  # as Table 1 prints them, to one decimal
+    rows = [{"arm": label, "paper 2x650": printed.get(("medium", arm), ""), "paper 2x1500": printed.get(("large", arm), ""),
              "ours: whole test split": rule.mean_sd(ppl[arm].values(), 1) if arm in ppl else "not measured",
              f"ours: {_tokens(result['config']).removeprefix('the ')}": rule.mean_sd(sub[arm].values(), 1)}
             for arm, label in labels.items()]

@@ -290,7 +290,9 @@ def facts(result: dict) -> dict[str, str]:
     out["lr_end_factor"] = f"{lr_decay(cfg) ** cfg['epochs']:.4f}"
     out["paper_lr_end_factor"] = f"{PAPER_LR_DECAY ** PAPER_EPOCHS:.4f}"
     for arm, per_seed in rule.by_seed(result["runs"], "train_loss").items():
-        out[f"train_loss_{arm.replace('+', '_')}"] = rule.mean_sd(per_seed.values(), 3)
+        mean = abs(float(np.mean(list(per_seed.values()))))  # two significant digits at least: 0.00043, not 0.000
+        digits = 3 if mean >= 0.01 or mean == 0 else 1 - math.floor(math.log10(mean))
+        out[f"train_loss_{arm.replace('+', '_')}"] = rule.mean_sd(per_seed.values(), digits)
     out["jitter_epochs"] = str(JITTER_EPOCHS)
     for arm, per_seed in epoch_to_epoch(result["runs"]).items():
         out[f"jitter_{arm.replace('+', '_')}"] = rule.mean_sd(per_seed.values(), 1, " errors")
