@@ -46,6 +46,34 @@ def test_every_profile_resolves_to_a_valid_config(paper):
 
 
 @pytest.mark.parametrize("paper", MODULES)
+def test_a_profile_value_of_none_is_kept_and_an_override_of_none_keeps_the_profile(paper):
+    """``train_size: None`` in a profile means every image, not the spec's default; ``-p train_size None`` on the
+    command line means the profile's value."""
+    module = experiments.get(paper)
+    for profile in experiments.PROFILES:
+        config, _ = experiments.resolve(module, profile)
+
+        def check(layer: dict, resolved: dict, where: str) -> None:
+            for key, value in layer.items():
+                if key == "seeds":
+                    continue
+                if isinstance(value, dict) and isinstance(resolved.get(key), dict):
+                    check(value, resolved[key], f"{where}{key}.")
+                elif value is None:
+                    assert resolved[key] is None, f"{profile} sets {where}{key} to None, resolved to {resolved[key]!r}"
+
+        check(module.PROFILES[profile], config, "")
+        assert experiments.resolve(module, profile, **{key: None for key in config})[0] == config
+
+
+def test_a_profile_of_every_image_trains_on_every_image():
+    assert experiments.resolve(experiments.get("devries2017"), "paper")[0]["train_size"] is None
+    assert experiments.resolve(experiments.get("gal2016_rnn"), "paper")[0]["mc_tokens"] is None
+    assert experiments.resolve(experiments.get("atlas"), "paper")[0]["conv"]["train_size"] is None
+    assert experiments.resolve(experiments.get("hinton2012"), "smoke")[0]["init_std"] is None
+
+
+@pytest.mark.parametrize("paper", MODULES)
 def test_every_config_key_is_described(paper):
     module = experiments.get(paper)
     missing = [name for name, field in module.Config.model_fields.items() if not field.description]

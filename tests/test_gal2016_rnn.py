@@ -156,10 +156,15 @@ def test_mc_passes_draw_their_own_masks_and_converge_to_the_expectation():
 
 
 def test_mc_averaging_of_a_net_without_dropout_is_weight_averaging():
+    torch.manual_seed(0)
     model, tokens = VariationalLSTM(11, 6, 2, mode="none"), torch.randint(0, 11, (30,))
     wa = exp.perplexity(model, tokens.view(-1, 1), 4)
     assert exp.mc_perplexities(model, tokens, 4, passes=3, at=[1, 3]) == pytest.approx([wa, wa], rel=1e-12)
     assert model.training is True  # as it was: mc_perplexities and perplexity restore the mode
+    with torch.no_grad():  # a dense reference: the whole text in one call, so no state to carry between segments
+        logits, _ = model(tokens[:-1].view(-1, 1))
+    log_probs = logits[:, 0].double().log_softmax(-1).gather(1, tokens[1:].view(-1, 1))
+    assert wa == pytest.approx(math.exp(-float(log_probs.mean())), rel=1e-6)
 
 
 @pytest.mark.parametrize("at", [[], [0, 2], [3, 2], [2, 2], [1, 6]])

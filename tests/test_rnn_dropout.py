@@ -85,6 +85,15 @@ def test_embedding_dropout_drops_word_types_per_sequence():
         zero = (model._embed(tokens) == 0).all(2)  # (T, B)
         assert zero[0, 0] == zero[1, 0] == zero[2, 0]
         assert zero[0, 1] == zero[2, 1] == zero[3, 1]
+    # 4,000 sequences "1 2 1": each drops word 1 at rate p, on its own, independently of word 2; kept ones scaled
+    n = 4000
+    tokens = torch.tensor([[1], [2], [1]]).expand(3, n)
+    emb = model._embed(tokens)
+    zero = (emb == 0).all(2)  # (T, B)
+    assert torch.equal(zero[0], zero[2])
+    for k in (int(zero[0].sum()), int((zero[0] == zero[1]).sum())):
+        assert abs(k - n * 0.5) < 5 * math.sqrt(n * 0.25)  # 5 standard errors of a Binomial(4,000, 1/2)
+    torch.testing.assert_close(emb[0, ~zero[0]], 2 * model.embedding(tokens)[0, ~zero[0]])
 
 
 def test_eval_is_deterministic_and_mc_passes_differ():

@@ -261,6 +261,8 @@ def test_inputs_of_reads_what_the_dropout_layer_receives_in_eval_mode():
     x = torch.randn(2, 1, 64, 64)
     seen = exp.inputs_of(model, model.drop, x)
     assert torch.equal(seen, model.features(x)) and model.training
+    chain = torch.nn.Sequential(Dropout(0.9), torch.nn.Identity()).train()  # a net whose training mode shows
+    assert torch.equal(exp.inputs_of(chain, chain[1], x), x) and chain.training
 
 
 # --------------------------------------------------------------------------- claims

@@ -143,22 +143,22 @@ def check_threads(threads: object) -> int | None:
 def resolve(module: ModuleType, profile: str, seeds: int | None = None, **overrides) -> tuple[dict, list[int]]:
     """The validated config of ``module`` at ``profile`` with ``overrides``, and the seed list.
 
-    An override of ``None`` means "the profile's value". A dict, in a profile or an
-    override, is merged key by key, at every depth, into the value it changes (the spec's
-    default, then the profile's): ``cifar={"p": 0.3}`` changes only ``p``, and
-    ``arms={"none": {"share": 0.5}}`` only that arm's share; an entry of ``None`` inside
-    it keeps the value it would replace.
-    Unknown keys and values of the wrong type or range raise
+    A profile's ``None`` is a value like any other (``train_size: None``: every image); an
+    override of ``None`` means "the profile's value". A dict, in a profile or an override, is
+    merged key by key, at every depth, into the value it changes (the spec's default, then the
+    profile's): ``cifar={"p": 0.3}`` changes only ``p``, and ``arms={"none": {"share": 0.5}}``
+    only that arm's share; an override's entry of ``None`` inside it keeps the value it would
+    replace. Unknown keys and values of the wrong type or range raise
     :class:`replib._validate.ConfigError` naming them.
     """
     values = {}
-    for layer in (module.PROFILES[check_profile(profile)], overrides):
+    for layer, keep_none in ((module.PROFILES[check_profile(profile)], True), (overrides, False)):
         for key, value in layer.items():
             if key == "seeds":
                 continue
             if isinstance(value, dict):
-                value = _merged(values[key] if key in values else _default(module.Config, key), value)
-            if value is not None:
+                value = _merged(values[key] if key in values else _default(module.Config, key), value, keep_none)
+            if value is not None or keep_none:
                 values[key] = value
     config = validate_config(module.Config, values, what=f"{module.PAPER} config")
     return config, seed_list(seeds if seeds is not None else module.PROFILES[profile]["seeds"])
@@ -175,13 +175,14 @@ def _default(spec: type[Spec], key: str) -> Any:
     return default.model_dump() if isinstance(default, SubSpec) else default
 
 
-def _merged(base: Any, update: dict) -> dict | None:
-    """``update`` laid over ``base`` key by key at every depth; ``None`` entries keep ``base``'s."""
+def _merged(base: Any, update: dict, keep_none: bool = False) -> dict | None:
+    """``update`` laid over ``base`` key by key at every depth; ``None`` entries keep ``base``'s, unless
+    ``keep_none`` (a profile's ``None`` is a value)."""
     out = dict(base) if isinstance(base, dict) else {}
     for key, value in update.items():
         if isinstance(value, dict):
-            value = _merged(out.get(key), value)
-        if value is not None:
+            value = _merged(out.get(key), value, keep_none)
+        if value is not None or keep_none:
             out[key] = value
     return out or None
 
