@@ -231,18 +231,21 @@ def glue_header(result: dict) -> None:
                      + (f"  \n**Result file:** {where}" if where else "")))
 
 
-def glue_facts(module: ModuleType, result: dict) -> dict[str, str]:
-    """Glue every fact the chapter's prose quotes (``{glue:md}`name```), each computed from the result.
+def chapter_facts(module: ModuleType, result: dict) -> dict[str, str]:
+    """Every fact a chapter's prose may quote, by name, each computed from the result: the module's
+    ``facts`` and every claim's outcome, as ``outcome_<claim id>`` (the word: "holds") and as
+    ``claim_<claim id>`` (the predicate, for "the claim ...": "holds", "is inconclusive")."""
+    return {**module.facts(result), **{f"outcome_{c['id']}": c["outcome"] for c in result["claims"]},
+            **{f"claim_{c['id']}": rule.OUTCOME_PREDICATES[c["outcome"]] for c in result["claims"]}}
 
-    Every claim's outcome is glued too, as ``outcome_<claim id>`` (the word: "holds") and as
-    ``claim_<claim id>`` (the predicate, for "the claim ...": "holds", "is inconclusive"), and the BibTeX of the
-    chapter's figures (:func:`figure_bibtex`) as ``cite_figures``.
-    """
+
+def glue_facts(module: ModuleType, result: dict) -> dict[str, str]:
+    """Glue every fact the chapter's prose quotes (``{glue:md}`name```): :func:`chapter_facts`, and the BibTeX
+    of the chapter's figures (:func:`figure_bibtex`) as ``cite_figures``."""
     from IPython.display import Markdown
     from myst_nb import glue
 
-    facts = {**module.facts(result), **{f"outcome_{c['id']}": c["outcome"] for c in result["claims"]},
-             **{f"claim_{c['id']}": rule.OUTCOME_PREDICATES[c["outcome"]] for c in result["claims"]}}
+    facts = chapter_facts(module, result)
     for name, text in facts.items():
         glue(name, Markdown(text), display=False)
     glue("cite_figures", Markdown(f"```bibtex\n{figure_bibtex(module, result)}\n```"), display=False)

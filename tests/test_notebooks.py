@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from conftest import require
-from replib import experiments
+from replib import experiments, report
 from replib.results import REPO_ROOT
 
 NOTEBOOKS = sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
@@ -86,8 +86,7 @@ def test_what_the_run_shows_quotes_numbers_only_from_the_result(path):
 def test_every_number_the_chapter_glues_is_a_fact_of_its_result(paper):
     module = experiments.get(paper)
     result = json.loads((REPO_ROOT / "results" / paper / "cpu.json").read_text())
-    facts = {**module.facts(result), **{f"outcome_{c['id']}": "" for c in result["claims"]}, "verdict": "", "run_shown": "",
-             "result_file": ""}
+    facts = {**report.chapter_facts(module, result), "verdict": "", "run_shown": "", "result_file": ""}
     nb = nbformat.read(NOTEBOOKS_BY_NAME[paper], as_version=4)
     glued = {name for c in nb.cells if c.cell_type == "markdown" for name in re.findall(r"\{glue:md\}`([^`]+)`", c.source)}
     assert glued <= set(facts), f"glued but not computed from the result: {sorted(glued - set(facts))}"
