@@ -256,11 +256,13 @@ def facts(result: dict) -> dict[str, str]:
 def paper_cost(result: dict) -> dict[str, str]:
     """What the ``paper`` profile would cost on this run's machine: its selection and final epochs at this run's mean
     seconds per epoch of each (the nets and data are the same)."""
-    paper, runs = {**Config().model_dump(), **PROFILES["paper"]}, result["runs"]
+    from . import get, resolve  # the runner's resolution of a profile, the one every run uses
+
+    (paper, seeds), runs = resolve(get(PAPER), "paper"), result["runs"]
     select = np.mean([r["metrics"]["seconds_per_epoch"] for r in runs if r["arm"].startswith(SELECT)])
     final = np.mean([r["metrics"]["seconds_per_epoch"] for r in test_round(runs)])
     seconds = (len(selection_units(paper, 0)) * paper["select_epochs"] * select
-               + 2 * paper["seeds"] * paper["epochs"] * final)  # dropout and the chosen standout
+               + 2 * len(seeds) * paper["epochs"] * final)  # dropout and the chosen standout
     return {"paper_cpu_hours": rule.fmt(seconds / 3600, 0)}
 
 

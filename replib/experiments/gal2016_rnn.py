@@ -381,8 +381,10 @@ def facts(result: dict) -> dict[str, str]:
 def paper_cost(result: dict) -> dict[str, str]:
     """What the ``paper`` profile's training would cost on this run's machine: its token-epochs at this run's seconds
     per training token, scaled by the ratio of multiply-adds per token of the two nets (MC passes not included)."""
-    config, paper = result["config"], {**Config().model_dump(), **PROFILES["paper"]}
-    token_epochs = len(PAPER_ARMS) * paper["seeds"] * paper["epochs"] * TRAIN_TOKENS
+    from . import get, resolve  # the runner's resolution of a profile, the one every run uses
+
+    config, (paper, seeds) = result["config"], resolve(get(PAPER), "paper")
+    token_epochs = len(PAPER_ARMS) * len(seeds) * paper["epochs"] * TRAIN_TOKENS
     per_token = np.mean([r["metrics"]["seconds_per_epoch"] for r in result["runs"]]) / (config["train_size"] or TRAIN_TOKENS)
     ratio = multiply_adds_per_token(paper) / multiply_adds_per_token(config)
     return {"paper_token_epochs": f"{token_epochs / 1e6:,.0f} million", "paper_macs_ratio": rule.fmt(ratio, 1),
