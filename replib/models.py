@@ -11,6 +11,7 @@ from torch import nn
 from ._validate import check_choice, check_positive_int, check_probability
 from .methods import (DepthDropoutBlock, DropConnectLinear, Dropout, GaussianDropout, MaxDrop, MaxPoolDropout,
                       SparseVDLinear, SpatialDropout, StandoutLinear)
+from .methods.depth_dropout import residual_paths
 from .methods.dropconnect import INFERENCE
 
 # Model-level activations: name -> nn.Module class placed between layers. (Activations a
@@ -244,19 +245,7 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        in_channels = check_positive_int(in_channels, "in_channels")
-        out_channels = check_positive_int(out_channels, "out_channels")
-        if stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
-        # Built in the order of DepthDropoutBlock (main, then shortcut), so one seed gives both the same weights.
-        self.main = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+        self.main, self.shortcut = residual_paths(in_channels, out_channels, stride)  # as DepthDropoutBlock's
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.shortcut(x)

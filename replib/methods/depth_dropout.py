@@ -59,6 +59,24 @@ def depth_dropout_residual(
     return add_on_kept(out, x, main, p)  # unscaled, as the paper's rule
 
 
+def residual_paths(in_channels: int, out_channels: int, stride: int = 1) -> tuple[nn.Sequential, nn.Conv2d]:
+    """A CIFAR residual block's two paths, built in this order (one seed, the same weights, in every block that
+    uses them): the main path, 3x3 conv (stride ``stride``), batch norm, ReLU, 3x3 conv, batch norm; the shortcut,
+    a 1x1 convolution (stride ``stride``, no batch norm), even where the width and resolution do not change."""
+    in_channels = check_positive_int(in_channels, "in_channels")
+    out_channels = check_positive_int(out_channels, "out_channels")
+    if stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+    main = nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
+        nn.BatchNorm2d(out_channels),
+    )
+    return main, nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+
+
 class DepthDropoutBlock(nn.Module):
     """A CIFAR-style residual block with depth dropout; see :func:`depth_dropout_residual`.
 
@@ -68,19 +86,8 @@ class DepthDropoutBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, p: float = 0.5) -> None:
         super().__init__()
-        in_channels = check_positive_int(in_channels, "in_channels")
-        out_channels = check_positive_int(out_channels, "out_channels")
-        if stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
         self.p = check_probability(p)
-        self.main = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
+        self.main, self.shortcut = residual_paths(in_channels, out_channels, stride)
         self.main_images = 0
 
     def _main(self, x: torch.Tensor) -> torch.Tensor:
