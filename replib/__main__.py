@@ -50,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     sub = main.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", parents=[debug],
                          help="run an experiment and write results/<paper>/<profile>.json "
-                              "(<profile>-<key>.json when --seeds or --device change the profile's)")
+                              "(<profile>-<key>.json when --seeds changes the profile's; the device is not part of it)")
     rep.add_argument("paper", choices=experiments.PAPERS + experiments.DRAFTS)
     rep.add_argument("--profile", choices=experiments.PROFILES, default="cpu")
     rep.add_argument("--seeds", type=positive_int, default=None, help="number of seeds (default: the profile's)")

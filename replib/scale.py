@@ -62,9 +62,11 @@ def ray_module():
 
 
 def connect(address: str | None = None):
-    """Join the Ray cluster at ``address`` (``auto``, ``ray://…``), or start a local one with this machine's
-    cores when None; a Ray already initialised in this process is used as it is. Returns the ``ray`` module."""
+    """Join the Ray cluster at ``address`` (``auto``, ``ray://…``; None: ``$RAY_ADDRESS`` if set), or start a local
+    one with this machine's cores; a Ray already initialised in this process is used as it is. Returns the ``ray``
+    module."""
     ray = ray_module()
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if not ray.is_initialized():
         env = {name: os.environ[name] for name in PASSED_ENV if os.environ.get(name)}
         ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,

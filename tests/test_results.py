@@ -167,6 +167,7 @@ def test_config_key_is_8_hex_digits_of_the_normalised_config_and_seeds():
     assert re.fullmatch("[0-9a-f]{8}", key)
     assert key == store.config_key({"device": "cpu", "epochs": 3}, (0, 1))  # key order and tuples do not matter
     assert key != store.config_key({"epochs": 3, "device": "cpu"}, [0])
+    assert key == store.config_key({"epochs": 3, "device": "cuda"}, [0, 1])  # where it trains is not the experiment
 
 
 def test_more_seeds_reuse_finished_runs_of_the_same_config():
@@ -203,6 +204,23 @@ def test_the_published_result_is_read_and_checked_never_trained():
     written.path.write_text(json.dumps(stored))
     with pytest.raises(experiments.StaleResultError, match="differ from those the current analysis computes"):
         experiments.published(module, "smoke")
+
+
+def test_a_result_trained_on_another_device_is_the_same_experiment(monkeypatch):
+    """Where a run trains is not part of the experiment: a result trained on a GPU is read, shown and keyed as the
+    one trained on a CPU would be, on a machine without a GPU, and nothing trains again."""
+    written = experiments.run(fake_experiment(), "smoke", progress=False)
+    stored = json.loads(written.path.read_text())
+    stored["config"]["device"] = "cuda"  # as a run with --device cuda writes it
+    written.path.write_text(json.dumps(stored))
+    module = fake_experiment()
+    monkeypatch.setenv(experiments.NO_TRAIN_ENV, "1")
+    assert experiments.run(module, "smoke", progress=False)["config"]["device"] == "cuda" and module.calls == []
+    assert experiments.published(module, "smoke")["config"]["device"] == "cuda"
+    config, _ = experiments.resolve(module, "smoke")
+    assert (experiments.path_of(module, "smoke", {**config, "device": "cuda"}, [0, 1, 2])
+            == experiments.path_of(module, "smoke", config, [0, 1, 2]) != written.path)
+    assert not experiments.same_experiment(config, {**config, "epochs": config["epochs"] + 1, "device": "cuda"})
 
 
 def test_the_dashboard_has_one_row_per_chapter_with_its_verdict_and_tally():

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,19 @@ def test_without_ray_the_executor_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as where the extra is not installed
     with pytest.raises(scale.RayMissingError, match=r"needs Ray, an optional dependency: pip install -e '\.\[ray\]'"):
         scale.connect()
+
+
+@pytest.mark.parametrize("env, given, joins", [(None, None, None), ("10.0.0.1:6379", None, "10.0.0.1:6379"),
+                                               ("10.0.0.1:6379", "auto", "auto"), (None, "ray://h:10001", "ray://h:10001")])
+def test_ray_address_in_the_environment_joins_that_cluster_as_the_option_does(monkeypatch, env, given, joins):
+    """A local Ray gets this machine's cores; joining a cluster (by --address or $RAY_ADDRESS) must not name them,
+    which Ray refuses."""
+    calls = []
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: calls.append(kw))
+    monkeypatch.setattr(scale, "ray_module", lambda: fake)
+    if env is None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ADDRESS", env)
+    scale.connect(given)
+    assert calls[0]["address"] == joins and calls[0]["num_cpus"] == (os.cpu_count() if joins is None else None)

@@ -187,6 +187,11 @@ def _merged(base: Any, update: dict, keep_none: bool = False) -> dict | None:
     return out or None
 
 
+def same_experiment(a: dict, b: dict) -> bool:
+    """Whether two configs are the same experiment: equal but for the device they train on."""
+    return {**a, "device": None} == {**b, "device": None}
+
+
 def is_default(module: ModuleType, profile: str, config: dict, seeds: list[int]) -> bool:
     """Whether ``config`` and ``seeds`` are ``profile``'s own: no override changed anything but the device.
 
@@ -194,12 +199,13 @@ def is_default(module: ModuleType, profile: str, config: dict, seeds: list[int])
     profile's result (``paper.json``), and records its hardware in its provenance.
     """
     default, default_seeds = resolve(module, profile)
-    return seeds == default_seeds and {**config, "device": default["device"]} == default
+    return seeds == default_seeds and same_experiment(config, default)
 
 
 def path_of(module: ModuleType, profile: str, config: dict, seeds: list[int], results_dir: Path | None = None) -> Path:
     """Where the result of this config and these seeds is stored: ``<profile>.json`` only for the profile's
-    own, else ``<profile>-<key>.json`` (:func:`replib.results.config_key`)."""
+    own, else ``<profile>-<key>.json`` (:func:`replib.results.config_key`). The device is in neither: a run on a
+    GPU and one on a CPU are the same experiment, and share a file."""
     key = None if is_default(module, profile, config, seeds) else store.config_key(config, seeds)
     return store.result_path(module.PAPER, profile, results_dir, key)
 
@@ -412,9 +418,10 @@ def stacks(module: ModuleType) -> bool:
 
 
 def _stored(module: ModuleType, path: Path, config: dict, seeds: list[int]) -> store.StoredResult | None:
-    """The verified result in ``path`` if it holds exactly ``config`` and ``seeds``, else None."""
+    """The verified result in ``path`` if it holds exactly ``config`` and ``seeds`` (on whichever device it was
+    trained: its provenance says which), else None."""
     cached = store.read_result(path)
-    if cached is None or cached["config"] != config or cached["seeds"] != seeds:
+    if cached is None or not same_experiment(cached["config"], config) or cached["seeds"] != seeds:
         return None
     verify(module, cached, path)
     return store.StoredResult(cached, path)
