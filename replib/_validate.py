@@ -76,7 +76,9 @@ Probability = Annotated[float, Field(ge=0, le=1)]
 Fraction = Annotated[float, Field(gt=0, lt=1)]  # a point of a schedule, as a fraction of the run
 Share = Annotated[float, Field(gt=0, le=1)]  # a part of a whole, the whole included
 Fractions = Annotated[list[Fraction], AfterValidator(_increasing)]
+DropProbabilities = Annotated[list[DropProbability], AfterValidator(_increasing)]  # a sweep of p: each once, rising
 Widths = Annotated[list[PositiveInt], Field(min_length=1)]  # `hidden`: units per layer, always a list
+IncreasingWidths = Annotated[Widths, AfterValidator(_increasing)]  # a sweep of widths: each once, rising
 Device = Annotated[str, AfterValidator(_device)]
 
 

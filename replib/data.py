@@ -418,6 +418,8 @@ def mnist_tensors(train_subset: int | None = None, test_subset: int | None = Non
 
     def prepare(split, n):
         s = load_mnist(split)
+        if n is not None and n > len(s.labels):
+            raise ValueError(f"{split}_subset={n} exceeds the {len(s.labels)} images of MNIST's {split} split (None: all)")
         x = s.images[:n].reshape(-1, 784).float().div_(255.0)
         return x.to(device), s.labels[:n].to(device)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -127,10 +129,18 @@ def test_every_profile_trains_all_three_tasks_and_the_cpu_profile_fits_its_desig
     ({"conv": {"cutout": [7.5]}}, "out of range"),
     ({"mlp": {"none": [0.5]}}, "must be [0]"),
     ({"rnn": {"naive": [0.2, 0.2]}}, "distinct"),
+    ({"mpl": {"dropout": [0.9]}}, "grids: unknown task 'mpl'; the tasks: mlp, conv, rnn"),  # not ignored
 ])
 def test_bad_grids_are_refused_naming_the_grid(grids, named):
     with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
         experiments.resolve(exp, "smoke", grids=grids)
+
+
+def test_a_grid_of_a_task_not_run_is_checked_too_and_no_task_runs_twice():
+    with pytest.raises(ConfigError, match="out of range"):
+        experiments.resolve(exp, "smoke", tasks=["mlp"], grids={"conv": {"dropout": [7.0]}})
+    with pytest.raises(ConfigError, match=re.escape("tasks must name each task once, got ['mlp', 'mlp']")):
+        experiments.resolve(exp, "smoke", tasks=["mlp", "mlp"])
 
 
 def test_mlp_nets_put_each_methods_noise_on_the_hidden_layers():
@@ -240,5 +250,5 @@ def test_a_diverged_net_is_scored_as_a_uniform_guess_marked_and_never_chosen():
 
 
 def test_the_lstm_task_shares_the_language_models_checks_of_its_split_sizes():
-    with pytest.raises(ConfigError, match="train_size must be at least"):
+    with pytest.raises(ConfigError, match="train_size must be 88 to 929,589 tokens"):
         experiments.resolve(exp, "smoke", rnn={"train_size": 10})

@@ -69,6 +69,13 @@ def test_mnist_loads_from_mirror_as_tensors(tiny_mnist):
     np.testing.assert_array_equal(test.labels.numpy(), files["t10k-labels-idx1-ubyte"])
 
 
+def test_more_mnist_examples_than_a_split_holds_is_an_error_not_a_silent_cut(tiny_mnist):
+    (x, _), (xt, _) = data.mnist_tensors(4, None)
+    assert len(x) == 4 and len(xt) == 3
+    with pytest.raises(ValueError, match=r"train_subset=6 exceeds the 5 images of MNIST's train split \(None: all\)"):
+        data.mnist_tensors(6, None)
+
+
 def test_cache_is_used_when_mirror_lacks_the_file(tiny_mnist, tmp_path, monkeypatch, no_network):
     mirror, _ = tiny_mnist
     cache = tmp_path / "cache"

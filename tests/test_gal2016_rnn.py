@@ -52,10 +52,13 @@ def test_sequence_loss_sums_over_time_and_averages_over_sequences():
     ({"p_embedding": -0.1}, r"p_embedding = -0\.1: Input should be greater than or equal to 0"),
     ({"bptt": 2.5}, r"bptt = 2\.5: Input should be a valid integer"),
     ({"lr_decay_start": 5}, r"lr_decay_start = 5: Input should be less than 1"),
-    ({"val_size": 10}, r"val_size must be at least 20 tokens here \(None: the whole split\), got 10"),
-    ({"train_size": 100}, r"train_size must be at least 720 tokens here .*got 100"),
+    ({"val_size": 10}, r"val_size must be 20 to 73,760 tokens here \(None: the whole split\), got 10"),
+    ({"train_size": 100}, r"train_size must be 720 to 929,589 tokens here .*got 100"),
+    ({"train_size": 1_000_000}, r"train_size must be 720 to 929,589 tokens here .*got 1000000"),  # not cut silently
+    ({"test_size": 90_000}, r"test_size must be 20 to 82,430 tokens here .*got 90000"),
     ({"mc_passes": 5}, r"unknown key 'mc_passes'; allowed: \[.*'mc_samples'"),
-    ({"mc_tokens": 1}, r"mc_tokens must be at least 2 tokens here \(None: the whole split\), got 1"),
+    ({"mc_tokens": 1}, r"mc_tokens must be 2 to 82,430 tokens, the test text's \(None: all of it\), got 1"),
+    ({"mc_tokens": 600, "test_size": 500}, r"mc_tokens must be 2 to 500 tokens, the test text's .*got 600"),
     ({"arms": ["variational"]}, re.escape("arms must name naive and variational (the claims compare them) and optionally "
                                           "none, each once, got ['variational']")),
     ({"arms": ["naive", "variational", "naive"]}, r"arms must name naive and variational .*got \['naive', 'variational', 'naive'\]"),

@@ -43,7 +43,8 @@ def test_the_claims_setting_must_be_timed():
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"timing": {"widths": [500]}}, r"timing.widths = \[500\]: List should have at least 2 items"),
+    ({"timing": {"widths": [500]}}, r"timing.widths = \[500\]: .*should have at least 2 items"),
+    ({"timing": {"widths": [500, 500]}}, r"timing.widths = \[500, 500\]: .*must be strictly increasing"),
     ({"timing": {"steps": 1}}, r"timing.steps = 1: Input should be greater than or equal to 2"),
     ({"timing": {"warmup": -1}}, r"timing.warmup = -1: Input should be greater than or equal to 0"),
     ({"timing_sizes": [500]}, r"unknown key 'timing_sizes'; allowed: .*'timing'"),

@@ -94,6 +94,7 @@ def test_no_error_claim_without_the_papers_p():
 @pytest.mark.parametrize("key,bad,match", [
     ("sweep_p", [0.25, 0.5], r"sweep_p must include 0.*got \[0\.25, 0\.5\]"),
     ("sweep_p", [0.0, 1.0], r"sweep_p\.1 = 1\.0: .*less than 1"),
+    ("sweep_p", [0.0, 0.0], r"sweep_p = \[0\.0, 0\.0\]: .*must be strictly increasing"),  # else it trains, then fails
     ("depth", 18, r"depth = 18: must be 6k \+ 2"),
     ("net", "vgg", r"net = 'vgg'"),
     ("widths", [8, 8, 8, 8, 8], r"widths must name one to four stages.*got \[8, 8, 8, 8, 8\]"),

@@ -113,7 +113,12 @@ class Config(Spec):
 
     @model_validator(mode="after")
     def _grids(self):
-        for task in self.tasks:
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks must name each task once, got {self.tasks!r}")
+        unknown = sorted(set(self.grids) - set(TASKS))
+        if unknown:
+            raise ValueError(f"grids: unknown task {unknown[0]!r}; the tasks: {', '.join(TASKS)}")
+        for task in self.grids:  # every grid, run or not: a value typed for a task is checked where it is typed
             grid = self.grids.get(task)
             if grid is None or set(grid) != set(METHODS[task]):
                 raise ValueError(f"grids[{task!r}] must give values for exactly the methods {list(METHODS[task])}, "

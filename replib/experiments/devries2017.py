@@ -39,7 +39,7 @@ class Config(_cifar.FastTraining.with_defaults(train_size=10_000, val_size=5000,
 
     @model_validator(mode="after")
     def _protocol(self):
-        if self.lengths != sorted(set(self.lengths)) or self.lengths[0] != 0 or len(self.lengths) < 3:
+        if len(self.lengths) < 3 or self.lengths != sorted(set(self.lengths)) or self.lengths[0] != 0:
             raise ValueError(f"lengths must rise from 0 (the baseline) through two patch lengths or more, got {self.lengths!r}")
         if self.val_size < 1:
             raise ValueError(f"val_size must be >= 1: the sweep chooses the length on it, got {self.val_size!r}")

@@ -33,7 +33,7 @@ DATASETS = ("ptb",)  # the data mirror's folders its units read
 ARMS = ("none", "naive", "variational")
 PAPER_ARMS = ("naive", "variational")  # the pair of the paper's table; "none" is optional context
 EVAL_STREAMS = 10  # validation and test text is laid out in 10 parallel streams
-TRAIN_TOKENS, TEST_TOKENS = 929_589, 82_430  # the sizes of Mikolov's training and test splits
+TRAIN_TOKENS, VALID_TOKENS, TEST_TOKENS = 929_589, 73_760, 82_430  # the sizes of Mikolov's three splits
 VOCAB_SIZE = 10_000  # Mikolov's vocabulary, <unk> and <eos> included
 MC_CHECKPOINTS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)  # passes after which MC perplexity is recorded
 PAPER_MC_SAMPLES = 1000  # section 5.1: the "MC" rows of Table 1 average 1000 stochastic passes
@@ -52,16 +52,16 @@ class LanguageModelTraining(SubSpec):
     clip: PositiveFloat = Field(5.0, description="bound on the global gradient norm")
     init_scale: PositiveFloat = Field(0.1, description="weights ~ uniform(-init_scale, init_scale) (Zaremba et al., small)")
     train_size: PositiveInt | None = Field(250_000, description=f"first tokens of the training split; None: all {TRAIN_TOKENS:,}")
-    val_size: PositiveInt | None = Field(None, description="first tokens of the validation split; None: all 73,760")
+    val_size: PositiveInt | None = Field(None, description=f"first tokens of the validation split; None: all {VALID_TOKENS:,}")
     test_size: PositiveInt | None = Field(None, description=f"first tokens of the test split; None: all {TEST_TOKENS:,}")
     epochs: PositiveInt = Field(10, description="passes over the training tokens")
 
     @model_validator(mode="after")
     def _split_sizes(self):
-        for name, least in (("train_size", self.batch_size * (self.bptt + 1)), ("val_size", 2 * EVAL_STREAMS),
-                            ("test_size", 2 * EVAL_STREAMS)):
-            if (size := getattr(self, name)) is not None and size < least:
-                raise ValueError(f"{name} must be at least {least} tokens here (None: the whole split), got {size!r}")
+        for name, least, most in (("train_size", self.batch_size * (self.bptt + 1), TRAIN_TOKENS),
+                                  ("val_size", 2 * EVAL_STREAMS, VALID_TOKENS), ("test_size", 2 * EVAL_STREAMS, TEST_TOKENS)):
+            if (size := getattr(self, name)) is not None and not least <= size <= most:
+                raise ValueError(f"{name} must be {least} to {most:,} tokens here (None: the whole split), got {size!r}")
         return self
 
 
@@ -82,8 +82,9 @@ class Config(LanguageModelTraining, Spec):
                              f"once, got {self.arms!r}")
         if len(set(self.hidden)) != 1:
             raise ValueError(f"hidden must be one width for every layer (VariationalLSTM), got {self.hidden!r}")
-        if self.mc_tokens is not None and self.mc_tokens < 2:
-            raise ValueError(f"mc_tokens must be at least 2 tokens here (None: the whole split), got {self.mc_tokens!r}")
+        if self.mc_tokens is not None and not 2 <= self.mc_tokens <= (self.test_size or TEST_TOKENS):
+            raise ValueError(f"mc_tokens must be 2 to {self.test_size or TEST_TOKENS:,} tokens, the test text's "
+                             f"(None: all of it), got {self.mc_tokens!r}")
         return self
 
 

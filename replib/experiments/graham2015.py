@@ -26,7 +26,8 @@ from pydantic import Field, model_validator
 from .. import claims as rule
 from ..progress import bar as progress_bar
 from .. import data
-from .._validate import DropProbability, NonNegativeInt, PositiveFloat, PositiveInt, Probability, Spec, SubSpec, Widths
+from .._validate import (DropProbability, IncreasingWidths, NonNegativeInt, PositiveFloat, PositiveInt, Probability,
+                         Spec, SubSpec, Widths)
 from ..methods import BatchwiseDropoutMLP, SubmatrixSGD
 from ..methods.batchwise import kept_count
 from ..models import MLP
@@ -46,7 +47,7 @@ FLOP_WIDTH = 2000  # the width at which the speed-up is held to the FLOP predict
 
 
 class Timing(SubSpec):
-    widths: Annotated[Widths, Field(min_length=2)] = Field([500, 1000, 2000, 4000], description="hidden widths n of the timed 784-n-n-10 nets")
+    widths: Annotated[IncreasingWidths, Field(min_length=2)] = Field([500, 1000, 2000, 4000], description="hidden widths n of the timed 784-n-n-10 nets")
     steps: Annotated[int, Field(ge=2)] = Field(30, description="timed training steps per method and width: the replicates of the timing claims")
     warmup: NonNegativeInt = Field(5, description="untimed steps first")
     p_input: DropProbability = Field(0.0, description="input dropout while timing: 0 isolates hidden-layer dropout, as in the paper's claim")

@@ -25,7 +25,7 @@ from torch import nn
 
 from .. import claims as rule
 from .. import data, plotting
-from .._validate import DropProbability, PositiveInt, Spec
+from .._validate import DropProbabilities, PositiveInt, Spec
 from ..methods import DepthDropoutBlock
 from ..models import DepthDropoutFastNet, DepthDropoutResNet, check_fast_widths
 from . import _cifar
@@ -45,7 +45,7 @@ class Config(_cifar.FastTraining.with_defaults(eval_every=2), Spec):
     blocks: PositiveInt = Field(1, description="net 'fast': depth-dropout blocks per stage")
     depth: _cifar.ResNetDepth = Field(20, description="net 'resnet': its layers, 6k + 2 (He et al. 2016, 4.2), "
                                                       "with a 1x1 convolution on every shortcut")
-    sweep_p: list[DropProbability] = Field([0.0, 0.25, 0.5], min_length=2, description="probabilities of skipping a block's main path, per image; 0 is the baseline")
+    sweep_p: DropProbabilities = Field([0.0, 0.25, 0.5], min_length=2, description="probabilities of skipping a block's main path, per image; 0 is the baseline")
     epochs: PositiveInt = Field(6, description="passes over the training images, the same for every p; the one-cycle schedule spans them")
     channels_last: bool = Field(False, description="train in the channels_last layout; off: per-image skipping measured "
                                                    "slower than no skipping in it (bf16, ResNet-20), faster in the default layout")
