@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
     if args.command == "reanalyse" and args.all == (args.paper is not None):
-        cli.error("reanalyse takes a paper or --all, not both")
+        cli.error("reanalyse takes a paper or --all, not both" if args.all else "reanalyse needs a paper, or --all")
     try:
         return reanalyse(args) if args.command == "reanalyse" else reproduce(args)
     except (*KNOWN_ERRORS, ValueError) as error:
@@ -117,6 +117,9 @@ def reproduce(args: argparse.Namespace) -> int:
 def reanalyse(args: argparse.Namespace) -> int:
     for paper in experiments.PAPERS if args.all else [args.paper]:
         path = experiments.store.result_path(paper, args.profile)
+        if args.all and not path.exists():  # --all: every chapter that has this profile's result
+            print(f"skipped {paper}: no {path.name} to reanalyse")
+            continue
         before = experiments.store.read_result(path) or {}
         was = {c["id"]: c.get("outcome", "holds" if c.get("holds") else "fails") for c in before.get("claims", [])}
         result = experiments.reanalyse(paper, args.profile)

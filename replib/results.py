@@ -47,7 +47,7 @@ FILE_MODE = 0o644  # result files are read by whoever builds the book, not only 
 LOCK_TIMEOUT_S = 10.0  # how long a run waits for another run of the same result before it gives up
 PARTIAL_KEYS = ("paper", "profile", "config", "seeds", "provenance", "runs")  # in every result and partial file
 RESULT_KEYS = (*PARTIAL_KEYS, "claims", "paper_values")
-RERUN_HINT = "`--rerun` (`-p rerun True` in a notebook, `rerun=True` from Python)"
+RERUN_HINT = "`python -m replib reproduce ... --rerun` (`-p rerun True` in a notebook, `rerun=True` from Python)"
 PACKAGES = ("torch", "torchvision", "numba", "numpy", "scipy", "pydantic", "pooch", "pandas", "matplotlib", "seaborn", "papermill", "jupyter-book")
 
 

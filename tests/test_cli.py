@@ -135,3 +135,12 @@ def test_reanalyse_takes_a_paper_or_all_not_both(capsys):
     with pytest.raises(SystemExit):
         main(["reanalyse", "hinton2012", "--all"])
     assert "a paper or --all, not both" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["reanalyse"])
+    assert "reanalyse needs a paper, or --all" in capsys.readouterr().err
+
+
+def test_reanalyse_all_skips_the_chapters_without_that_profiles_result(capsys):
+    assert main(["reanalyse", "--all", "--profile", "smoke"]) == 0  # the test's results folder holds none
+    out = capsys.readouterr().out
+    assert out.count("skipped ") == len(experiments.PAPERS) and "skipped hinton2012: no smoke.json to reanalyse" in out

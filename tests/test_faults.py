@@ -313,7 +313,7 @@ def test_a_truncated_result_is_a_result_file_error_naming_it():
     path = write(good.path, text[: len(text) // 2])
     with pytest.raises(store.ResultFileError, match=rf"^{re.escape(str(path))} is truncated: the JSON stops before "
                                                     rf"it is complete, inside an unclosed object, array or string .*\. Restore it from version control, or rerun "
-                                                    rf"with `--rerun`"):
+                                                    rf"with `python -m replib reproduce \.\.\. --rerun`"):
         experiments.run(fake_experiment(), "smoke", progress=False)
 
 

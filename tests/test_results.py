@@ -189,6 +189,19 @@ def test_no_train_mode_refuses_to_train(monkeypatch):
     monkeypatch.setenv(experiments.NO_TRAIN_ENV, "1")
     with pytest.raises(experiments.ResultUnavailableError, match="make reproduce PAPER=fake2099"):
         experiments.run(fake_experiment(), "smoke", progress=False)
+    with pytest.raises(experiments.ResultUnavailableError, match=r"smoke-[0-9a-f]{8}\.json: no result file.*Run this same "
+                                                                 r"call \(the same seeds and parameters"):
+        experiments.run(fake_experiment(), "smoke", seeds=3, progress=False)  # make reproduce would write smoke.json
+
+
+def test_a_result_whose_runs_were_edited_says_to_train_it_again_not_to_repeat_the_call():
+    written = experiments.run(fake_experiment(), "smoke", progress=False)
+    stored = json.loads(written.path.read_text())
+    stored["runs"][0]["metrics"] = {k: v + 1 for k, v in stored["runs"][0]["metrics"].items()}
+    written.path.write_text(json.dumps(stored))
+    with pytest.raises(experiments.StaleResultError, match=r"reproduce fake2099 --profile smoke --rerun` \(a chapter: "
+                                                           r"`-p rerun True`\)"):
+        experiments.run(fake_experiment(), "smoke", progress=False)
 
 
 def test_the_published_result_is_read_and_checked_never_trained():

@@ -291,7 +291,8 @@ def verify(module: ModuleType, result: dict, path: Path) -> None:
     config's units, and its claims and paper values must equal what the current analysis
     computes from them.
     """
-    fix = f"rerun with `make reproduce PAPER={module.PAPER} PROFILE={result['profile']}`"
+    fix = (f"train it again with `python -m replib reproduce {module.PAPER} --profile {result['profile']} --rerun` "
+           f"(a chapter: `-p rerun True`)")
     if result["paper"] != module.PAPER:
         raise StaleResultError(f"{path}: it is a result of {result['paper']!r}, not of {module.PAPER!r}; {fix}")
     if not store.runs_intact(result):
@@ -384,8 +385,10 @@ def run(
     if os.environ.get(NO_TRAIN_ENV):
         why = "no result file" if not path.exists() else "its config or seeds differ from the requested ones"
         raise ResultUnavailableError(
-            f"{path}: {why}, and ${NO_TRAIN_ENV} forbids training here. "
-            f"Run `make reproduce PAPER={module.PAPER} PROFILE={profile}` first, or unset {NO_TRAIN_ENV}."
+            f"{path}: {why}, and ${NO_TRAIN_ENV} forbids training here. Run "
+            + (f"`make reproduce PAPER={module.PAPER} PROFILE={profile}`" if path.name == f"{profile}.json" else
+               "this same call (the same seeds and parameters, which it is stored under)")
+            + f" first, or unset {NO_TRAIN_ENV}."
         )
     if threads is not None and executor == "local":
         torch.set_num_threads(threads)
@@ -572,7 +575,7 @@ def reanalyse(paper: str, profile: str = "cpu", *, results_dir: Path | None = No
             raise missing
         if not store.runs_intact(result):
             raise StaleResultError(f"{path}: its runs are not those it was written with; reanalysing would bless "
-                                   f"them. Rerun with `make reproduce PAPER={paper} PROFILE={profile}`")
+                                   f"them. Train it again with `python -m replib reproduce {paper} --profile {profile} --rerun`")
         result["claims"] = store.normalise(module.claims(result["config"], result["runs"]))
         result["paper_values"] = store.normalise(module.PAPER_VALUES)
         result["provenance"]["analysis"] = {**store.git_state(), "at": store.now().isoformat(timespec="seconds")}
