@@ -81,7 +81,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     cli = parser()
-    args = cli.parse_args(argv)
+    args, unknown = cli.parse_known_args(argv)
+    if unknown:
+        cli.error(f"unrecognized arguments: {' '.join(unknown)} (the command line sets the profile, seeds, device "
+                  f"and how to run; a config value such as epochs is a chapter's parameter, `papermill "
+                  f"notebooks/<paper>.ipynb out.ipynb -p epochs 3`, or a keyword of replib.experiments.run)")
     if args.command == "reanalyse" and args.all == (args.paper is not None):
         cli.error("reanalyse takes a paper or --all, not both" if args.all else "reanalyse needs a paper, or --all")
     try:

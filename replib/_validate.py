@@ -10,7 +10,7 @@ value and what is allowed. Experiment configs are declared as :class:`Spec` mode
 from __future__ import annotations
 
 import numbers
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic.fields import FieldInfo
@@ -57,6 +57,9 @@ def _device(value: str) -> str:
         raise ValueError(f"must be 'cpu', 'cuda' or 'cuda:<index>', got {value!r}")
     if value.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"{value!r} requested but CUDA is not available here; use 'cpu'")
+    if value.startswith("cuda:") and int(value[5:]) >= (count := torch.cuda.device_count()):
+        raise ValueError(f"{value!r} requested but this machine has {count} GPU{'s' if count != 1 else ''} "
+                         f"(cuda:0 to cuda:{count - 1})")
     return value
 
 
@@ -126,6 +129,9 @@ def _describe(error: ValidationError, spec: type[Spec], what: str) -> str:
         if e["type"] == "extra_forbidden":
             allowed = _allowed(spec, e["loc"][:-1])
             lines.append(f"unknown key {key!r}; allowed: {allowed}")
+        elif isinstance(e["input"], dict):  # a check across the keys of (a part of) the config: it names them
+            message = e["msg"].removeprefix("Value error, ")
+            lines.append(f"{key}: {message}" if e["loc"] else message)
         else:
             message = e["msg"].removeprefix("Value error, ")
             lines.append(f"{key} = {e['input']!r}: {message}")
@@ -133,12 +139,27 @@ def _describe(error: ValidationError, spec: type[Spec], what: str) -> str:
 
 
 def _allowed(spec: type[BaseModel], loc: tuple) -> list[str]:
-    """Field names of ``spec`` (or of the nested spec at ``loc``), for the unknown-key message."""
-    model = spec
+    """Field names of ``spec`` (or of the nested spec at ``loc``, through lists and dicts of specs), for the
+    unknown-key message."""
+    node: Any = spec
     for part in loc:
-        field = model.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return sorted(model.model_fields)
-        model = annotation
-    return sorted(model.model_fields)
+        node = _spec_in(node.model_fields[str(part)].annotation if _is_spec(node) and str(part) in node.model_fields
+                        else node)
+        if node is None:
+            return sorted(spec.model_fields)
+    return sorted(node.model_fields) if _is_spec(node) else sorted(spec.model_fields)
+
+
+def _is_spec(node: Any) -> bool:
+    return isinstance(node, type) and issubclass(node, BaseModel)
+
+
+def _spec_in(annotation: Any) -> Any:
+    """The spec an annotation holds: itself, or the spec inside ``list[...]``, ``dict[str, ...]``, ``X | None`` or
+    ``Annotated[...]``; None if it holds none."""
+    if _is_spec(annotation):
+        return annotation
+    for arg in reversed(get_args(annotation)):
+        if (inner := _spec_in(arg)) is not None:
+            return inner
+    return None

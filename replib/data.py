@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .results import atomic_file
+from .results import atomic_file, env_flag
 
 MIRROR_ENV = "REPLIB_DATA_MIRROR"
 CACHE_ENV = "REPLIB_DATA_DIR"
@@ -203,7 +203,7 @@ def cache_dir() -> Path:
 
 def offline() -> bool:
     """Whether ``$REPLIB_OFFLINE`` forbids downloads (set and not one of ``0``, ``false``, ``no``)."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    return env_flag(OFFLINE_ENV)
 
 
 _HASHES: dict[tuple[str, str, int, int], str] = {}

@@ -51,6 +51,11 @@ RERUN_HINT = "`python -m replib reproduce ... --rerun` (`-p rerun True` in a not
 PACKAGES = ("torch", "torchvision", "numba", "numpy", "scipy", "pydantic", "pooch", "pandas", "matplotlib", "seaborn", "papermill", "jupyter-book")
 
 
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is on: set and not one of ``0``, ``false``, ``no`` (any case)."""
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def results_dir() -> Path:
     """``$REPLIB_RESULTS_DIR`` if set, else the repository's ``results/`` folder."""
     return Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results")

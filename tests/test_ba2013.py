@@ -68,7 +68,7 @@ def test_a_protocol_that_cannot_select_is_rejected_naming_the_value(overrides, m
     ([[1.0, 0.0]], r"standout.0 = \[1.0, 0.0\]: Input should be a valid dictionary"),
     ([{"alpha": 0.0, "beta": 0.0}], r"standout.0.alpha = 0.0: Input should be greater than 0"),
     ([{"alpha": 1.0, "beta": float("nan")}], r"standout.0.beta = nan: Input should be a finite number"),
-    ([{"alpha": 1.0}], r"standout.0.beta = \{'alpha': 1.0\}: Field required"),
+    ([{"alpha": 1.0}], r"standout.0.beta: Field required"),
     ([], r"standout = \[\]: List should have at least 1 item"),
 ])
 def test_bad_grid_rejected_quoting_the_value(grid, match):

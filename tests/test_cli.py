@@ -131,6 +131,13 @@ def test_a_run_with_other_seeds_names_the_file_it_wrote_apart(fake_hinton, capsy
     assert not result_path("hinton2012", "smoke").exists()
 
 
+def test_a_config_value_on_the_command_line_says_where_config_values_go(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["reproduce", "hinton2012", "--profile", "smoke", "--epochs", "3"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "unrecognized arguments: --epochs 3" in err and "-p epochs 3" in err
+
+
 def test_reanalyse_takes_a_paper_or_all_not_both(capsys):
     with pytest.raises(SystemExit):
         main(["reanalyse", "hinton2012", "--all"])

@@ -9,11 +9,12 @@ import types
 import pandas as pd
 import pytest
 import torch
+from pydantic import model_validator
 
 from replib import claims as rule
 from replib import experiments, report
 from replib import results as store
-from replib._validate import ConfigError, PositiveInt, Spec, SubSpec
+from replib._validate import ConfigError, PositiveInt, Spec, SubSpec, validate_config
 from replib.results import REPO_ROOT
 from replib.train import flush_denormals
 
@@ -298,6 +299,54 @@ def test_unknown_override_is_named_with_the_allowed_keys():
 def test_override_of_the_wrong_type_or_range_is_named(bad, match):
     with pytest.raises(ConfigError, match=match):
         experiments.run(fake_experiment(), "smoke", progress=False, epochs=bad)
+
+
+class Part(SubSpec):
+    alpha: PositiveInt = 1
+    beta: PositiveInt = 2
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.alpha > self.beta:
+            raise ValueError(f"alpha must not exceed beta, got {self.alpha} > {self.beta}")
+        return self
+
+
+class Nested(Spec):
+    parts: list[Part] = [Part()]
+    named: dict[str, Part] = {"a": Part()}
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"parts": [{"alpha": 1, "gama": 2}]}, "unknown key 'parts.0.gama'; allowed: ['alpha', 'beta']"),
+    ({"named": {"a": {"delta": 1}}}, "unknown key 'named.a.delta'; allowed: ['alpha', 'beta']"),
+    ({"parts": [{"alpha": 3}]}, "parts.0: alpha must not exceed beta, got 3 > 2"),  # a check across keys: no dump
+    ({"parts": [{"alpha": 0}]}, "parts.0.alpha = 0: Input should be greater than or equal to 1"),
+])
+def test_a_nested_mistake_is_named_with_what_is_allowed_there(values, message):
+    with pytest.raises(ConfigError, match=re.escape(f"bad nested config: {message}")):
+        validate_config(Nested, values, what="nested config")
+
+
+def test_a_gpu_index_the_machine_lacks_is_refused_naming_the_ones_it_has(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert validate_config(Nested, {"device": "cuda:1"}, what="config")["device"] == "cuda:1"
+    with pytest.raises(ConfigError, match=re.escape("device = 'cuda:7': 'cuda:7' requested but this machine has 2 GPUs "
+                                                    "(cuda:0 to cuda:1)")):
+        validate_config(Nested, {"device": "cuda:7"}, what="config")
+
+
+@pytest.mark.parametrize("value,on", [("1", True), ("yes", True), ("0", False), ("false", False), ("No", False),
+                                      ("", False), (None, False)])
+def test_an_environment_switch_set_to_0_false_or_no_is_off(monkeypatch, value, on):
+    if value is None:
+        monkeypatch.delenv(experiments.NO_TRAIN_ENV, raising=False)
+    else:
+        monkeypatch.setenv(experiments.NO_TRAIN_ENV, value)
+    assert store.env_flag(experiments.NO_TRAIN_ENV) is on
+    if not on:  # training is allowed
+        assert experiments.run(fake_experiment(), "smoke", progress=False).written
 
 
 def test_runner_seeds_each_unit_with_its_seed():

@@ -382,7 +382,7 @@ def run(
     path = path_of(module, profile, config, seed_ids, results_dir)
     if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
         return cached
-    if os.environ.get(NO_TRAIN_ENV):
+    if store.env_flag(NO_TRAIN_ENV):
         why = "no result file" if not path.exists() else "its config or seeds differ from the requested ones"
         raise ResultUnavailableError(
             f"{path}: {why}, and ${NO_TRAIN_ENV} forbids training here. Run "
