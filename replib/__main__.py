@@ -17,8 +17,13 @@ from .data import DataIntegrityError, DataNotFoundError
 from .results import ResultFileError, ResultLockedError
 from .scale import RayMissingError, UnitFailedError
 
+
+class OptionError(ValueError):
+    """Command-line options that cannot go together; the message names them."""
+
+
 # The project's own errors: each message names what is wrong and how to mend it.
-KNOWN_ERRORS = (ConfigError, ResultFileError, ResultLockedError, experiments.ResultUnavailableError,
+KNOWN_ERRORS = (OptionError, ConfigError, ResultFileError, ResultLockedError, experiments.ResultUnavailableError,
                 experiments.StaleResultError, DataNotFoundError, DataIntegrityError, RayMissingError,
                 UnitFailedError)
 USAGE_ERROR = 2
@@ -101,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
 def reproduce(args: argparse.Namespace) -> int:
     for given, flag in ((args.address is not None, f"--address {args.address}"), (args.ship_data, "--ship-data")):
         if given and args.executor != "ray":
-            raise ValueError(f"{flag} is for Ray's workers: give --executor ray with it")
+            raise OptionError(f"{flag} is for Ray's workers: give --executor ray with it")
+    if args.stack and args.executor != "local":
+        raise OptionError(f"--stack trains in this process; it cannot go with --executor {args.executor}")
+    if args.stack and not experiments.stacks(experiments.get(args.paper)):
+        raise OptionError(f"--stack: {args.paper} cannot train its seeds stacked; the chapters that can: "
+                          f"{', '.join(p for p in experiments.PAPERS + experiments.DRAFTS if experiments.stacks(experiments.get(p)))}")
     result = experiments.run(args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads,
                              stack=args.stack, executor=args.executor, address=args.address,
                              ship_data=args.ship_data, device=args.device)

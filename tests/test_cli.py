@@ -86,10 +86,16 @@ def test_reanalyse_refuses_a_result_whose_runs_were_edited(fake_hinton, capsys):
     (["--executor", "dask"], "argument --executor: invalid choice: 'dask'"),
     (["--address", "auto"], "--address auto is for Ray's workers: give --executor ray with it"),
     (["--ship-data"], "--ship-data is for Ray's workers: give --executor ray with it"),
+    (["--stack", "--executor", "ray"], "--stack trains in this process; it cannot go with --executor ray"),
 ])
 def test_a_bad_option_is_an_error_naming_it(argv, message, capsys):
     err = usage_error(["reproduce", "hinton2012", "--profile", "smoke", *argv], capsys)
-    assert f"error: {message}" in err
+    assert f"error: {message}" in err and "shows where" not in err  # the user's mistake, not a place in the code
+
+
+def test_stacking_a_chapter_that_cannot_names_those_that_can(capsys):
+    err = usage_error(["reproduce", "wan2013", "--profile", "smoke", "--stack"], capsys)
+    assert err == "error: --stack: wan2013 cannot train its seeds stacked; the chapters that can: hinton2012\n"
 
 
 def test_a_bad_config_is_one_line_of_error(fake_hinton, monkeypatch, capsys):
