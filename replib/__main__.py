@@ -12,20 +12,16 @@ import re
 import sys
 
 from . import experiments
-from ._validate import ConfigError
-from .data import DataIntegrityError, DataNotFoundError
-from .results import ResultFileError, ResultLockedError
-from .scale import RayMissingError, UnitFailedError
+from ._validate import UserError
+from .scale import UnitFailedError
 
 
-class OptionError(ValueError):
+class OptionError(UserError, ValueError):
     """Command-line options that cannot go together; the message names them."""
 
 
 # The project's own errors: each message names what is wrong and how to mend it.
-KNOWN_ERRORS = (OptionError, ConfigError, ResultFileError, ResultLockedError, experiments.ResultUnavailableError,
-                experiments.StaleResultError, DataNotFoundError, DataIntegrityError, RayMissingError,
-                UnitFailedError)
+KNOWN_ERRORS = (UserError, UnitFailedError)
 USAGE_ERROR = 2
 
 

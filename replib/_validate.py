@@ -46,7 +46,18 @@ def check_positive_int(value: object, name: str) -> int:
 # --------------------------------------------------------------------------- configs
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """A mistake of the user's or a state of their files, whose message says what is wrong and how to mend it.
+
+    The command line prints the message alone; a notebook (IPython's ``_render_traceback_``) shows it in one
+    line instead of a traceback through the library's internals.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ConfigError(UserError, ValueError):
     """An experiment config with unknown keys or values of the wrong type or range."""
 
 

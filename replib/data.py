@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._validate import UserError
 from .results import atomic_file, env_flag
 
 MIRROR_ENV = "REPLIB_DATA_MIRROR"
@@ -164,11 +165,11 @@ def _pooch():
     return pooch
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(UserError, FileNotFoundError):
     """A dataset file is in neither the mirror nor the cache, and could not be downloaded."""
 
 
-class DataIntegrityError(ValueError):
+class DataIntegrityError(UserError, ValueError):
     """A dataset file was found but its checksum or format is wrong."""
 
 

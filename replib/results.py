@@ -41,6 +41,8 @@ from typing import IO, Any, Iterator
 import torch
 from filelock import FileLock, Timeout
 
+from ._validate import UserError
+
 RESULTS_ENV = "REPLIB_RESULTS_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FILE_MODE = 0o644  # result files are read by whoever builds the book, not only by the user who ran them
@@ -61,11 +63,11 @@ def results_dir() -> Path:
     return Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results")
 
 
-class ResultFileError(ValueError):
+class ResultFileError(UserError, ValueError):
     """A result or partial file that cannot be read as one: truncated, conflicted, not JSON or missing keys."""
 
 
-class ResultLockedError(RuntimeError):
+class ResultLockedError(UserError, RuntimeError):
     """Another run holds the lock on the result this run would write."""
 
 

@@ -23,12 +23,14 @@ import time
 from collections.abc import Iterator
 from types import ModuleType
 
+from ._validate import UserError
+
 EXECUTORS = ("local", "ray")
 MAX_RETRIES = 2  # a task whose worker dies is run again this many times before the run fails
 PASSED_ENV = ("REPLIB_DATA_MIRROR", "REPLIB_DATA_DIR", "REPLIB_OFFLINE", "REPLIB_RESULTS_DIR", "PYTHONPATH")
 
 
-class RayMissingError(ImportError):
+class RayMissingError(UserError, ImportError):
     """The ray executor was asked for where Ray is not installed."""
 
 

@@ -137,6 +137,19 @@ def test_a_run_with_other_seeds_names_the_file_it_wrote_apart(fake_hinton, capsy
     assert not result_path("hinton2012", "smoke").exists()
 
 
+def test_the_users_mistakes_show_in_a_notebook_as_their_message_alone():
+    """IPython renders an exception with ``_render_traceback_`` as the lines it returns: one, not the library's stack."""
+    from replib import data, results, scale
+    from replib._validate import ConfigError, UserError
+
+    errors = (ConfigError, results.ResultFileError, results.ResultLockedError, experiments.ResultUnavailableError,
+              experiments.StaleResultError, data.DataNotFoundError, data.DataIntegrityError, scale.RayMissingError)
+    assert all(issubclass(e, UserError) for e in errors)
+    with pytest.raises(ConfigError) as caught:
+        experiments.resolve(experiments.get("hinton2012"), "smoke", epochs=0)
+    assert caught.value._render_traceback_() == [f"ConfigError: {caught.value}"] and "epochs = 0" in str(caught.value)
+
+
 def test_a_config_value_on_the_command_line_says_where_config_values_go(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["reproduce", "hinton2012", "--profile", "smoke", "--epochs", "3"])

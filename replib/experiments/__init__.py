@@ -30,7 +30,7 @@ from .. import results as store
 from .. import scale, seeding
 from ..progress import bar as progress_bar
 from ..train import flush_denormals
-from .._validate import ConfigError, Spec, SubSpec, validate_config
+from .._validate import ConfigError, Spec, SubSpec, UserError, validate_config
 from ..claims import verdict  # noqa: F401  (re-exported: the verdict of a result's claims)
 
 # Published chapters: each has a committed `cpu` result and a page in the book.
@@ -96,12 +96,12 @@ class Experiment(Protocol):
     def facts(self, result: dict) -> dict[str, str]: ...
 
 
-class ResultUnavailableError(RuntimeError):
+class ResultUnavailableError(UserError, RuntimeError):
     """A stored result was needed and there is none to use: training is forbidden (``$REPLIB_NO_TRAIN``,
     set by ``make book``), or the command never trains (``reanalyse``)."""
 
 
-class StaleResultError(RuntimeError):
+class StaleResultError(UserError, RuntimeError):
     """A stored result that does not match its runs, its config's units or the current analysis."""
 
 
