@@ -108,6 +108,9 @@ def reproduce(args: argparse.Namespace) -> int:
     if args.stack and not experiments.stacks(experiments.get(args.paper)):
         raise OptionError(f"--stack: {args.paper} cannot train its seeds stacked; the chapters that can: "
                           f"{', '.join(p for p in experiments.PAPERS + experiments.DRAFTS if experiments.stacks(experiments.get(p)))}")
+    if args.profile == "paper" and (args.device or "cpu") == "cpu":
+        print("note: the paper profile is sized for a GPU; on the CPU it takes hours to months. On a GPU add "
+              "--device cuda", file=sys.stderr)
     result = experiments.run(args.paper, args.profile, seeds=args.seeds, rerun=args.rerun, threads=args.threads,
                              stack=args.stack, executor=args.executor, address=args.address,
                              ship_data=args.ship_data, device=args.device)

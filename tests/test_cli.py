@@ -93,6 +93,12 @@ def test_a_bad_option_is_an_error_naming_it(argv, message, capsys):
     assert f"error: {message}" in err and "shows where" not in err  # the user's mistake, not a place in the code
 
 
+def test_the_paper_profile_on_the_cpu_says_what_it_costs_before_it_starts(monkeypatch, capsys):
+    monkeypatch.setenv(experiments.NO_TRAIN_ENV, "1")  # stops before training: the note comes first
+    err = usage_error(["reproduce", "hinton2012", "--profile", "paper"], capsys)
+    assert err.startswith("note: the paper profile is sized for a GPU; on the CPU it takes hours") and "\nerror: " in err
+
+
 def test_stacking_a_chapter_that_cannot_names_those_that_can(capsys):
     err = usage_error(["reproduce", "wan2013", "--profile", "smoke", "--stack"], capsys)
     assert err == "error: --stack: wan2013 cannot train its seeds stacked; the chapters that can: hinton2012\n"
