@@ -154,11 +154,12 @@ def _allowed(spec: type[BaseModel], loc: tuple) -> list[str]:
     unknown-key message."""
     node: Any = spec
     for part in loc:
-        node = _spec_in(node.model_fields[str(part)].annotation if _is_spec(node) and str(part) in node.model_fields
-                        else node)
+        if isinstance(part, str) and part in node.model_fields:  # a field: on into the spec it holds
+            node = _spec_in(node.model_fields[part].annotation)
+        # else a list's index or a dict's key: its items are the spec already reached
         if node is None:
             return sorted(spec.model_fields)
-    return sorted(node.model_fields) if _is_spec(node) else sorted(spec.model_fields)
+    return sorted(node.model_fields)
 
 
 def _is_spec(node: Any) -> bool:
