@@ -146,6 +146,7 @@ PTB_MD5 = {
 }
 
 CIFAR10_JPEG_NOTE = "CIFAR-10 (JPEG q75 copy)"
+CIFAR10_SIDE = 32  # pixels: every CIFAR-10 image is 32 x 32
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )

@@ -127,6 +127,7 @@ def test_every_profile_trains_all_three_tasks_and_the_cpu_profile_fits_its_desig
     ({"mlp": {"dropout": [0.5], "shakeout": [0.5]}}, "exactly the methods"),
     ({"mlp": {"dropout": [1.5]}}, "out of range"),
     ({"conv": {"cutout": [7.5]}}, "out of range"),
+    ({"conv": {"cutout": [100.0]}}, "[100.0] out of range .a whole number of pixels from 1 to 32"),
     ({"mlp": {"none": [0.5]}}, "must be [0]"),
     ({"rnn": {"naive": [0.2, 0.2]}}, "distinct"),
     ({"mpl": {"dropout": [0.9]}}, "grids: unknown task 'mpl'; the tasks: mlp, conv, rnn"),  # not ignored

@@ -101,6 +101,7 @@ def test_one_seed_decides_nothing():
     ("lengths", [4, 8, 12], r"lengths must rise from 0.*got \[4, 8, 12\]"),
     ("lengths", [0, 8], r"lengths must rise from 0.*got \[0, 8\]"),
     ("lengths", [], r"lengths must rise from 0.*got \[\]"),
+    ("lengths", [0, 8, 100], r"lengths must be at most 32 px, the images' side, got \[0, 8, 100\]"),
     ("lengths", [0, 16, 8], r"lengths must rise from 0.*got \[0, 16, 8\]"),
     ("lengths", [0, -4, 8], r"lengths\.1 = -4"),
     ("sweep_seeds", 0, r"sweep_seeds = 0"),

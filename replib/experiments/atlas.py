@@ -137,14 +137,14 @@ class Config(Spec):
 def _range(task: str, method: str) -> str:
     name = METHODS[task][method][0]
     return {"p": "a drop probability in (0, 1)", "alpha": "alpha > 0", "KL weight": "a weight in (0, 1]",
-            "length": "a whole number of pixels >= 1"}.get(name, "0")
+            "length": f"a whole number of pixels from 1 to {data.CIFAR10_SIDE}"}.get(name, "0")
 
 
 def _valid_value(task: str, method: str, v: float) -> bool:
     name = METHODS[task][method][0]
     if method == "none":
         return v == 0.0
-    return {"p": 0 < v < 1, "alpha": v > 0, "KL weight": 0 < v <= 1, "length": v >= 1 and float(v).is_integer()}[name]
+    return {"p": 0 < v < 1, "alpha": v > 0, "KL weight": 0 < v <= 1, "length": 1 <= v <= data.CIFAR10_SIDE and float(v).is_integer()}[name]
 
 
 PROFILES = {

@@ -41,6 +41,8 @@ class Config(_cifar.FastTraining.with_defaults(train_size=10_000, val_size=5000,
     def _protocol(self):
         if len(self.lengths) < 3 or self.lengths != sorted(set(self.lengths)) or self.lengths[0] != 0:
             raise ValueError(f"lengths must rise from 0 (the baseline) through two patch lengths or more, got {self.lengths!r}")
+        if self.lengths[-1] > data.CIFAR10_SIDE:
+            raise ValueError(f"lengths must be at most {data.CIFAR10_SIDE} px, the images' side, got {self.lengths!r}")
         if self.val_size < 1:
             raise ValueError(f"val_size must be >= 1: the sweep chooses the length on it, got {self.val_size!r}")
         models.check_fast_widths(self.widths, "blocks")
