@@ -105,9 +105,9 @@ def reproduce(args: argparse.Namespace) -> int:
             raise OptionError(f"{flag} is for Ray's workers: give --executor ray with it")
     if args.stack and args.executor != "local":
         raise OptionError(f"--stack trains in this process; it cannot go with --executor {args.executor}")
-    if args.stack and not experiments.stacks(experiments.get(args.paper)):
+    if args.stack and args.paper not in experiments.stacking():
         raise OptionError(f"--stack: {args.paper} cannot train its seeds stacked; the chapters that can: "
-                          f"{', '.join(p for p in experiments.PAPERS + experiments.DRAFTS if experiments.stacks(experiments.get(p)))}")
+                          f"{', '.join(experiments.stacking())}")
     if args.profile == "paper" and (args.device or "cpu") == "cpu":
         print("note: the paper profile is sized for a GPU; on the CPU it takes hours to months. On a GPU add "
               "--device cuda", file=sys.stderr)

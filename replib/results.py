@@ -86,11 +86,15 @@ class StoredResult(dict):
         self.trained = list(trained or [])
 
 
+def experiment(config: dict) -> dict:
+    """The experiment ``config`` describes: the config without its ``device`` (where a run trains is not part of it)."""
+    return {k: v for k, v in config.items() if k != "device"}
+
+
 def config_key(config: dict, seeds: list[int]) -> str:
-    """8 hex digits of the SHA-256 of ``config`` and ``seeds`` as normalised JSON: names a non-default result file.
-    The config's ``device`` is left out: where a run trains is not part of the experiment."""
-    config = {k: v for k, v in config.items() if k != "device"}
-    text = json.dumps(normalise({"config": config, "seeds": seeds}), sort_keys=True, separators=(",", ":"))
+    """8 hex digits of the SHA-256 of the :func:`experiment` of ``config`` and ``seeds`` as normalised JSON: names a
+    non-default result file."""
+    text = json.dumps(normalise({"config": experiment(config), "seeds": seeds}), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 

@@ -237,6 +237,22 @@ def test_a_result_trained_on_another_device_is_the_same_experiment(monkeypatch):
     assert not experiments.same_experiment(config, {**config, "epochs": config["epochs"] + 1, "device": "cuda"})
 
 
+def test_a_partial_result_from_another_device_is_neither_joined_nor_overwritten():
+    """Runs do not record their device: units finished on a GPU cannot join a CPU run's, and must not be lost to it."""
+    written = experiments.run(fake_experiment(), "smoke", progress=False)
+    stored = json.loads(written.path.read_text())
+    stored["config"]["device"] = "cuda"  # an interrupted run with --device cuda
+    partial = store.partial_path(written.path)
+    partial.write_text(json.dumps(stored))
+    written.path.unlink()
+    module = fake_experiment()
+    with pytest.raises(experiments.ResultUnavailableError, match=r"holds 4 finished units of this experiment trained "
+                                                                 r"on 'cuda'; a run on 'cpu' cannot add to them"):
+        experiments.run(module, "smoke", progress=False)
+    assert module.calls == [] and json.loads(partial.read_text()) == stored
+    assert experiments.run(module, "smoke", rerun=True, progress=False)["config"]["device"] == "cpu"
+
+
 def test_the_dashboard_has_one_row_per_chapter_with_its_verdict_and_tally():
     module = fake_experiment()
     module.CITE, module.HEADLINE = "fake2099", "Fakes score lower."

@@ -188,8 +188,8 @@ def _merged(base: Any, update: dict, keep_none: bool = False) -> dict | None:
 
 
 def same_experiment(a: dict, b: dict) -> bool:
-    """Whether two configs are the same experiment: equal but for the device they train on."""
-    return {**a, "device": None} == {**b, "device": None}
+    """Whether two configs are the same experiment (:func:`replib.results.experiment`): equal but for the device."""
+    return store.experiment(a) == store.experiment(b)
 
 
 def is_default(module: ModuleType, profile: str, config: dict, seeds: list[int]) -> bool:
@@ -377,7 +377,7 @@ def run(
         raise ValueError(f"stack=True trains in this process; it cannot be combined with executor={executor!r}")
     if stack and not stacks(module):
         raise ValueError(f"stack=True: {module.PAPER} cannot train its seeds stacked; the experiments that can: "
-                         f"{[p for p in PAPERS + DRAFTS if stacks(get(p))]}")
+                         f"{stacking()}")
     config, seed_ids = resolve(module, profile, seeds, **overrides)
     path = path_of(module, profile, config, seed_ids, results_dir)
     if not rerun and (cached := _stored(module, path, config, seed_ids)) is not None:
@@ -415,6 +415,11 @@ def published(paper: str | ModuleType, profile: str = "cpu", *, results_dir: Pat
     return cached
 
 
+def stacking() -> list[str]:
+    """The experiments that can train their seeds stacked (:func:`stacks`)."""
+    return [p for p in PAPERS + DRAFTS if stacks(get(p))]
+
+
 def stacks(module: ModuleType) -> bool:
     """Whether ``module`` can train the seeds of an arm as one stacked ensemble (``build_net`` and ``run_stack``)."""
     return callable(getattr(module, "build_net", None)) and callable(getattr(module, "run_stack", None))
@@ -447,6 +452,12 @@ def _train(module: ModuleType, profile: str, config: dict, seed_ids: list[int], 
     started, resumed, load_at_start = store.now(), [], store.load_average()
     if not rerun:
         previous = store.read_result(partial, store.PARTIAL_KEYS)
+        if previous is not None and previous["config"] != config and same_experiment(previous["config"], config):
+            # Its runs do not record their device, so they cannot join these; and overwriting them would lose them.
+            raise ResultUnavailableError(
+                f"{partial} holds {len(previous['runs'])} finished units of this experiment trained on "
+                f"{previous['config']['device']!r}; a run on {config['device']!r} cannot add to them. Finish it on "
+                f"{previous['config']['device']!r}, or train every unit here with --rerun (-p rerun True)")
         if previous is not None and previous["config"] == config:
             # Resuming: the run began when the partial file's first unit did.
             started = _dt.datetime.fromisoformat(previous["provenance"].get("started") or started.isoformat())
